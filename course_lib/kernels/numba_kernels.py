@@ -1,0 +1,427 @@
+"""Fast CPU kernels with Numba: the same functions as numpy_kernels, the same results.
+
+Rules kept throughout: parallel loops run over independent outputs (image planes, matrix rows, column
+blocks) so no two threads write one element; matrix products go to BLAS from plain Python, never from
+inside a prange; rows are sliced before they are indexed; accumulators live in the array's dtype, and
+sums that decide a loss are finished by NumPy's pairwise summation.
+"""
+import numpy as np
+from numba import njit, prange
+
+# The affine layer is one matrix product: BLAS is already the fastest kernel for it.
+from .numpy_kernels import affine_backward, affine_forward  # noqa: F401  (re-exported)
+
+_JIT = dict(parallel=True, cache=True, nogil=True)
+_SERIAL = dict(cache=True, nogil=True, inline="always")
+
+# Upper bound, in elements, of the im2col matrix built for one chunk of images (16 MiB of float32).
+_COLS_BUDGET = 1 << 22
+# Columns handled together by one thread in the (N, D) batch-norm kernels: rows stay in cache.
+_COL_BLOCK = 64
+
+
+# ---------------------------------------------------------------- elementwise
+@njit(**_JIT)
+def _relu(x, out):
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = zero if v < zero else v  # NaN passes through, as np.maximum does
+
+
+@njit(**_JIT)
+def _relu_grad(dout, x, dx):
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        dx[i] = dout[i] if x[i] > zero else zero
+
+
+def _flat(a):
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def relu_forward(x):
+    out = np.empty(x.size, x.dtype)
+    _relu(_flat(x), out)
+    return out.reshape(x.shape)
+
+
+def relu_backward(dout, x):
+    dx = np.empty(x.size, x.dtype)
+    _relu_grad(_flat(dout), _flat(x), dx)
+    return dx.reshape(x.shape)
+
+
+@njit(**_JIT)
+def _dropout(x, uniform, keep, out, mask):
+    scale = x.dtype.type(1) / keep
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        m = scale if uniform[i] < keep else zero
+        mask[i] = m
+        out[i] = x[i] * m
+
+
+def dropout_forward(x, uniform, keep):
+    out = np.empty(x.size, x.dtype)
+    mask = np.empty(x.size, x.dtype)
+    _dropout(_flat(x), _flat(uniform).astype(x.dtype, copy=False), x.dtype.type(keep), out, mask)
+    return out.reshape(x.shape), mask.reshape(x.shape)
+
+
+@njit(**_JIT)
+def _multiply(a, b, out):
+    for i in prange(a.size):
+        out[i] = a[i] * b[i]
+
+
+def dropout_backward(dout, mask):
+    dx = np.empty(dout.size, dout.dtype)
+    _multiply(_flat(dout), _flat(mask), dx)
+    return dx.reshape(dout.shape)
+
+
+# ---------------------------------------------------------------- convolution: im2col + one GEMM
+@njit(**_SERIAL)
+def _valid_range(offset, stride, pad, size, n_out):
+    """Output positions o with 0 <= o*stride + offset - pad < size, as [lo, hi)."""
+    lo = 0
+    while lo < n_out and lo * stride + offset - pad < 0:
+        lo += 1
+    hi = n_out
+    while hi > lo and (hi - 1) * stride + offset - pad >= size:
+        hi -= 1
+    return lo, hi
+
+
+@njit(**_JIT)
+def _im2col(x, hh, ww, stride, pad, h_out, w_out, cols):
+    """cols[(c, i, j), (n, oh, ow)] = padded x[n, c, oh*stride + i, ow*stride + j]."""
+    n_img, c_in, h, w = x.shape
+    p = h_out * w_out
+    zero = x.dtype.type(0)
+    for row in prange(c_in * hh * ww):
+        c = row // (hh * ww)
+        i = (row // ww) % hh
+        j = row % ww
+        dst = cols[row]
+        oh_lo, oh_hi = _valid_range(i, stride, pad, h, h_out)
+        ow_lo, ow_hi = _valid_range(j, stride, pad, w, w_out)
+        for n in range(n_img):
+            plane = x[n, c]
+            for oh in range(h_out):
+                o = n * p + oh * w_out
+                if oh < oh_lo or oh >= oh_hi:
+                    for ow in range(w_out):
+                        dst[o + ow] = zero
+                    continue
+                src = plane[oh * stride + i - pad]
+                for ow in range(ow_lo):
+                    dst[o + ow] = zero
+                for ow in range(ow_lo, ow_hi):
+                    dst[o + ow] = src[ow * stride + j - pad]
+                for ow in range(ow_hi, w_out):
+                    dst[o + ow] = zero
+
+
+@njit(**_JIT)
+def _col2im(dcols, hh, ww, stride, pad, h_out, w_out, dx):
+    """Adjoint of _im2col: add every column entry back onto its input pixel. One thread owns one
+    (image, channel) plane of dx, so the scatter needs no atomics even when windows overlap."""
+    n_img, c_in, h, w = dx.shape
+    p = h_out * w_out
+    for t in prange(n_img * c_in):
+        n = t // c_in
+        c = t % c_in
+        plane = dx[n, c]
+        for i in range(hh):
+            oh_lo, oh_hi = _valid_range(i, stride, pad, h, h_out)
+            for j in range(ww):
+                ow_lo, ow_hi = _valid_range(j, stride, pad, w, w_out)
+                src = dcols[(c * hh + i) * ww + j]
+                for oh in range(oh_lo, oh_hi):
+                    dst = plane[oh * stride + i - pad]
+                    o = n * p + oh * w_out
+                    for ow in range(ow_lo, ow_hi):
+                        dst[ow * stride + j - pad] += src[o + ow]
+
+
+@njit(**_JIT)
+def _add_bias_to_images(mat, b, out):
+    """out[n, f, :] = mat[f, n*P:(n+1)*P] + b[f]: the GEMM's (F, N*P) result back into NCHW order."""
+    n_img, n_f, p = out.shape
+    for t in prange(n_img * n_f):
+        n = t // n_f
+        f = t % n_f
+        src = mat[f, n * p:(n + 1) * p]
+        dst = out[n, f]
+        bias = b[f]
+        for k in range(p):
+            dst[k] = src[k] + bias
+
+
+@njit(**_JIT)
+def _images_to_mat(dout, mat):
+    """mat[f, n*P + k] = dout[n, f, k]: the inverse reordering, for the backward GEMMs."""
+    n_img, n_f, p = dout.shape
+    for t in prange(n_img * n_f):
+        n = t // n_f
+        f = t % n_f
+        src = dout[n, f]
+        dst = mat[f, n * p:(n + 1) * p]
+        for k in range(p):
+            dst[k] = src[k]
+
+
+def _conv_geometry(x, w, stride, pad):
+    n, c, h, wid = x.shape
+    f, _, hh, ww = w.shape
+    h_out = (h + 2 * pad - hh) // stride + 1
+    w_out = (wid + 2 * pad - ww) // stride + 1
+    per_image = c * hh * ww * h_out * w_out
+    chunk = max(1, min(n, _COLS_BUDGET // max(per_image, 1)))
+    return f, hh, ww, h_out, w_out, chunk
+
+
+def conv_forward(x, w, b, stride, pad):
+    x = np.ascontiguousarray(x)
+    f, hh, ww, h_out, w_out, chunk = _conv_geometry(x, w, stride, pad)
+    n, p = x.shape[0], h_out * w_out
+    w_mat = np.ascontiguousarray(w).reshape(f, -1)
+    out = np.empty((n, f, h_out, w_out), x.dtype)
+    cols_buffer = np.empty((w_mat.shape[1], chunk * p), x.dtype)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        cols = cols_buffer[:, :(stop - start) * p]
+        _im2col(x[start:stop], hh, ww, stride, pad, h_out, w_out, cols)
+        _add_bias_to_images(w_mat @ cols, b, out[start:stop].reshape(stop - start, f, p))
+    return out
+
+
+def conv_backward(dout, x, w, stride, pad):
+    x = np.ascontiguousarray(x)
+    dout = np.ascontiguousarray(dout)
+    f, hh, ww, h_out, w_out, chunk = _conv_geometry(x, w, stride, pad)
+    n, p = x.shape[0], h_out * w_out
+    w_mat = np.ascontiguousarray(w).reshape(f, -1)
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w_mat)
+    cols_buffer = np.empty((w_mat.shape[1], chunk * p), x.dtype)
+    dout_buffer = np.empty((f, chunk * p), x.dtype)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        cols = cols_buffer[:, :(stop - start) * p]
+        dout_mat = dout_buffer[:, :(stop - start) * p]
+        _im2col(x[start:stop], hh, ww, stride, pad, h_out, w_out, cols)
+        _images_to_mat(dout[start:stop].reshape(stop - start, f, p), dout_mat)
+        dw += dout_mat @ cols.T
+        _col2im(w_mat.T @ dout_mat, hh, ww, stride, pad, h_out, w_out, dx[start:stop])
+    return dx, dw.reshape(w.shape), dout.sum(axis=(0, 2, 3))
+
+
+# ---------------------------------------------------------------- max pooling
+@njit(**_JIT)
+def _maxpool(x, pool_h, pool_w, stride, out, argmax):
+    """x, out and argmax are (N*C, H, W)-shaped stacks of planes; one thread per plane."""
+    n_planes, h_out, w_out = out.shape
+    w = x.shape[2]
+    for t in prange(n_planes):
+        plane = x[t]
+        for oh in range(h_out):
+            for ow in range(w_out):
+                h0 = oh * stride
+                w0 = ow * stride
+                best = plane[h0, w0]
+                where = h0 * w + w0
+                for i in range(pool_h):
+                    row = plane[h0 + i]
+                    for j in range(pool_w):
+                        if row[w0 + j] > best:  # strict: ties keep the first maximum
+                            best = row[w0 + j]
+                            where = (h0 + i) * w + w0 + j
+                out[t, oh, ow] = best
+                argmax[t, oh, ow] = where
+
+
+@njit(**_JIT)
+def _maxpool_grad(dout, argmax, dx):
+    for t in prange(dout.shape[0]):
+        src = dout[t]
+        idx = argmax[t]
+        dst = dx[t]
+        for k in range(src.size):
+            dst[idx[k]] += src[k]
+
+
+def maxpool_forward(x, pool_h, pool_w, stride):
+    n, c, h, w = x.shape
+    h_out = (h - pool_h) // stride + 1
+    w_out = (w - pool_w) // stride + 1
+    out = np.empty((n * c, h_out, w_out), x.dtype)
+    argmax = np.empty((n * c, h_out, w_out), np.intp)
+    _maxpool(np.ascontiguousarray(x).reshape(n * c, h, w), pool_h, pool_w, stride, out, argmax)
+    return out.reshape(n, c, h_out, w_out), argmax.reshape(n, c, h_out, w_out)
+
+
+def maxpool_backward(dout, argmax, x_shape, dtype):
+    n, c, h, w = x_shape
+    dx = np.zeros((n * c, h * w), dtype)
+    _maxpool_grad(np.ascontiguousarray(dout).reshape(n * c, -1),
+                  np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
+    return dx.reshape(x_shape)
+
+
+# ---------------------------------------------------------------- batch normalisation, (N, D)
+@njit(**_JIT)
+def _batchnorm(x, gamma, beta, eps, out, xhat, mean, var, inv_std):
+    n, d = x.shape
+    zero = x.dtype.type(0)
+    for block in prange((d + _COL_BLOCK - 1) // _COL_BLOCK):
+        lo = block * _COL_BLOCK
+        hi = min(d, lo + _COL_BLOCK)
+        for j in range(lo, hi):
+            mean[j] = zero
+            var[j] = zero
+        for i in range(n):
+            row = x[i]
+            for j in range(lo, hi):
+                mean[j] += row[j]
+        for j in range(lo, hi):
+            mean[j] /= n
+        for i in range(n):
+            row = x[i]
+            for j in range(lo, hi):
+                delta = row[j] - mean[j]
+                var[j] += delta * delta
+        for j in range(lo, hi):
+            var[j] /= n
+            inv_std[j] = 1 / np.sqrt(var[j] + eps)
+        for i in range(n):
+            row = x[i]
+            xh = xhat[i]
+            o = out[i]
+            for j in range(lo, hi):
+                xh[j] = (row[j] - mean[j]) * inv_std[j]
+                o[j] = gamma[j] * xh[j] + beta[j]
+
+
+@njit(**_JIT)
+def _batchnorm_grad(dout, xhat, gamma, inv_std, dx, dgamma, dbeta):
+    n, d = dout.shape
+    zero = dout.dtype.type(0)
+    for block in prange((d + _COL_BLOCK - 1) // _COL_BLOCK):
+        lo = block * _COL_BLOCK
+        hi = min(d, lo + _COL_BLOCK)
+        for j in range(lo, hi):
+            dgamma[j] = zero
+            dbeta[j] = zero
+        for i in range(n):
+            g = dout[i]
+            xh = xhat[i]
+            for j in range(lo, hi):
+                dbeta[j] += g[j]
+                dgamma[j] += g[j] * xh[j]
+        for i in range(n):
+            g = dout[i]
+            xh = xhat[i]
+            out = dx[i]
+            for j in range(lo, hi):
+                out[j] = (gamma[j] * inv_std[j] / n) * (n * g[j] - dbeta[j] - xh[j] * dgamma[j])
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    x = np.ascontiguousarray(x)
+    d = x.shape[1]
+    out, xhat = np.empty_like(x), np.empty_like(x)
+    mean, var, inv_std = (np.empty(d, x.dtype) for _ in range(3))
+    _batchnorm(x, gamma, beta, x.dtype.type(eps), out, xhat, mean, var, inv_std)
+    return out, xhat, mean, var, inv_std
+
+
+def batchnorm_backward(dout, xhat, gamma, inv_std):
+    dout = np.ascontiguousarray(dout)
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    _batchnorm_grad(dout, np.ascontiguousarray(xhat), gamma, inv_std, dx, dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------- losses, one thread per row
+@njit(**_JIT)
+def _svm_rows(scores, y, row_loss, dscores):
+    n, c = scores.shape
+    zero = scores.dtype.type(0)
+    one = scores.dtype.type(1)
+    inv_n = one / n
+    for i in prange(n):
+        s = scores[i]
+        d = dscores[i]
+        label = y[i]
+        correct = s[label]
+        total = zero
+        count = 0
+        for j in range(c):
+            margin = s[j] - correct + one
+            if j != label and margin > zero:
+                total += margin
+                count += 1
+                d[j] = inv_n
+            else:
+                d[j] = zero
+        d[label] = -count * inv_n
+        row_loss[i] = total
+
+
+@njit(**_JIT)
+def _softmax_rows(scores, y, row_loss, dscores):
+    n, c = scores.shape
+    one = scores.dtype.type(1)
+    inv_n = one / n
+    for i in prange(n):
+        s = scores[i]
+        d = dscores[i]
+        top = s.max()
+        total = scores.dtype.type(0)
+        for j in range(c):
+            total += np.exp(s[j] - top)
+        log_norm = np.log(total)
+        for j in range(c):
+            d[j] = np.exp(s[j] - top - log_norm) * inv_n
+        label = y[i]
+        d[label] = (np.exp(s[label] - top - log_norm) - one) * inv_n
+        row_loss[i] = log_norm - (s[label] - top)
+
+
+def _row_loss(kernel, scores, y):
+    scores = np.ascontiguousarray(scores)
+    row_loss = np.empty(scores.shape[0], scores.dtype)
+    dscores = np.empty_like(scores)
+    kernel(scores, np.ascontiguousarray(y, dtype=np.intp), row_loss, dscores)
+    return scores.dtype.type(row_loss.sum() / scores.shape[0]), dscores
+
+
+def svm_loss(scores, y):
+    return _row_loss(_svm_rows, scores, y)
+
+
+def softmax_loss(scores, y):
+    return _row_loss(_softmax_rows, scores, y)
+
+
+# ---------------------------------------------------------------- k-nearest neighbours
+@njit(**_JIT)
+def _distances_from_gram(gram, sq_a, sq_b):
+    """In place: gram[i, j] = a_i . b_j becomes sqrt(max(|a_i|^2 + |b_j|^2 - 2 a_i . b_j, 0))."""
+    zero = gram.dtype.type(0)
+    two = gram.dtype.type(2)
+    for i in prange(gram.shape[0]):
+        row = gram[i]
+        for j in range(row.size):
+            sq = sq_a[i] + sq_b[j] - two * row[j]
+            row[j] = np.sqrt(sq) if sq > zero else zero
+
+
+def pairwise_distances(a, b):
+    gram = a @ b.T
+    _distances_from_gram(gram, (a * a).sum(axis=1), (b * b).sum(axis=1))
+    return gram

@@ -1,0 +1,276 @@
+"""Layers as forward/backward pairs, in the CS231n convention:
+
+    out, cache = X_forward(inputs..., param_dict)
+    dinputs... = X_backward(dout, cache)
+
+Each function checks its inputs (shape mismatches name both shapes), then dispatches to the active
+backend (course_lib.use_backend) or to the one named by `backend=`. A cache remembers the backend of
+its forward pass, and the backward pass uses that one unless told otherwise.
+"""
+import numpy as np
+
+from . import validate
+from .backend import get_backend, kernels
+from .sizes import conv_output_size, InvalidGeometryError
+
+
+def _run(backend):
+    name = backend or get_backend()
+    return name, kernels(name)
+
+
+def _param(params, key, where, default=None):
+    if key in params:
+        return params[key]
+    if default is None:
+        raise KeyError(f"{where}: the parameter dict needs a {key!r} entry, got keys {sorted(params)}")
+    return default
+
+
+# ---------------------------------------------------------------- affine
+def affine_forward(x, w, b, backend=None):
+    """out = x.reshape(N, D) @ w + b, for x of shape (N, d_1, ..., d_k) with D = d_1 * ... * d_k."""
+    where = "affine_forward"
+    validate.float_array("x", x, where=where)
+    validate.float_array("w", w, 2, where)
+    validate.float_array("b", b, 1, where)
+    validate.same_dtype(where, x=x, w=w, b=b)
+    x2 = x.reshape(x.shape[0], -1)
+    validate.shape_matches(where, "the input size D = prod(x.shape[1:]) and the rows of w",
+                           "x", x.shape, "w", w.shape, x2.shape[1:], w.shape[:1])
+    validate.shape_matches(where, "the bias and the columns of w", "b", b.shape, "w", w.shape,
+                           b.shape, w.shape[1:])
+    name, k = _run(backend)
+    return k.affine_forward(x2, w, b), (name, x, w)
+
+
+def affine_backward(dout, cache, backend=None):
+    """Returns (dx, dw, db); dx has the shape of the original x."""
+    name, x, w = cache
+    _check_dout("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
+    dx2, dw, db = _run(backend or name)[1].affine_backward(dout, x.reshape(x.shape[0], -1), w)
+    return dx2.reshape(x.shape), dw, db
+
+
+def _check_dout(where, dout, shape, dtype):
+    validate.float_array("dout", dout, where=where)
+    validate.shape_matches(where, "the upstream gradient and the forward output", "dout",
+                           dout.shape, "the forward output", shape)
+    if dout.dtype != dtype:
+        raise TypeError(f"{where}: dout has dtype {dout.dtype} but the forward pass ran in {dtype}")
+
+
+# ---------------------------------------------------------------- relu
+def relu_forward(x, backend=None):
+    validate.float_array("x", x, where="relu_forward")
+    name, k = _run(backend)
+    return k.relu_forward(x), (name, x)
+
+
+def relu_backward(dout, cache, backend=None):
+    """Gradient 0 where x <= 0 (the kink itself gets 0)."""
+    name, x = cache
+    _check_dout("relu_backward", dout, x.shape, x.dtype)
+    return _run(backend or name)[1].relu_backward(dout, x)
+
+
+# ---------------------------------------------------------------- convolution
+def conv_forward(x, w, b, conv_param, backend=None):
+    """Convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (F, C, HH, WW).
+
+    conv_param = {"stride": S, "pad": P}; zero padding of P pixels on each side. The output is
+    (N, F, H', W') with H' = (H - HH + 2P) / S + 1, which must be a whole number (else
+    InvalidGeometryError explains why). Returns (out, cache).
+    """
+    where = "conv_forward"
+    validate.float_array("x", x, 4, where)
+    validate.float_array("w", w, 4, where)
+    validate.float_array("b", b, 1, where)
+    validate.same_dtype(where, x=x, w=w, b=b)
+    validate.shape_matches(where, "the input channels (axis 1)", "x", x.shape, "w", w.shape,
+                           x.shape[1:2], w.shape[1:2])
+    validate.shape_matches(where, "the bias and the number of filters", "b", b.shape, "w", w.shape,
+                           b.shape, w.shape[:1])
+    stride = _param(conv_param, "stride", where)
+    pad = _param(conv_param, "pad", where)
+    _conv_out_shape(x.shape, w.shape, stride, pad, where)
+    name, k = _run(backend)
+    return k.conv_forward(x, w, b, stride, pad), (name, x, w, stride, pad)
+
+
+def _conv_out_shape(x_shape, w_shape, stride, pad, where):
+    try:
+        h = conv_output_size(x_shape[2], w_shape[2], stride, pad)
+        w = conv_output_size(x_shape[3], w_shape[3], stride, pad)
+    except InvalidGeometryError as err:
+        raise InvalidGeometryError(f"{where} with x {tuple(x_shape)}, w {tuple(w_shape)}, "
+                                   f"stride {stride}, pad {pad}: {err}") from None
+    return x_shape[0], w_shape[0], h, w
+
+
+def conv_backward(dout, cache, backend=None):
+    """Returns (dx, dw, db)."""
+    name, x, w, stride, pad = cache
+    _check_dout("conv_backward", dout, _conv_out_shape(x.shape, w.shape, stride, pad, "conv_backward"),
+                x.dtype)
+    return _run(backend or name)[1].conv_backward(dout, x, w, stride, pad)
+
+
+# ---------------------------------------------------------------- max pooling
+def max_pool_forward(x, pool_param, backend=None):
+    """Max pooling of x (N, C, H, W) with pool_param = {"pool_height", "pool_width", "stride"}.
+
+    The windows must tile the input exactly (no padding). Returns (out, cache). On ties the
+    gradient goes to the first maximum of the window in row-major order.
+    """
+    where = "max_pool_forward"
+    validate.float_array("x", x, 4, where)
+    ph = _param(pool_param, "pool_height", where)
+    pw = _param(pool_param, "pool_width", where)
+    stride = _param(pool_param, "stride", where)
+    try:
+        conv_output_size(x.shape[2], ph, stride)
+        conv_output_size(x.shape[3], pw, stride)
+    except InvalidGeometryError as err:
+        raise InvalidGeometryError(f"{where} with x {x.shape}, a {ph}x{pw} window and stride "
+                                   f"{stride}: {err}") from None
+    name, k = _run(backend)
+    out, argmax = k.maxpool_forward(x, ph, pw, stride)
+    return out, (name, x.shape, x.dtype, argmax)
+
+
+def max_pool_backward(dout, cache, backend=None):
+    """Returns dx: each upstream gradient lands on the (first) maximum of its window."""
+    name, x_shape, dtype, argmax = cache
+    _check_dout("max_pool_backward", dout, argmax.shape, dtype)
+    return _run(backend or name)[1].maxpool_backward(dout, argmax, x_shape, dtype)
+
+
+# ---------------------------------------------------------------- batch normalisation
+def batchnorm_forward(x, gamma, beta, bn_param, backend=None):
+    """Batch normalisation of x (N, D) over the batch, then scale gamma and shift beta.
+
+    bn_param: {"mode": "train" | "test", "eps": 1e-5, "momentum": 0.9}, plus "running_mean" and
+    "running_var", which this function creates and updates in place during training:
+    running = momentum * running + (1 - momentum) * batch statistic. Test mode normalises with the
+    running statistics. Returns (out, cache).
+    """
+    where = "batchnorm_forward"
+    validate.float_array("x", x, 2, where)
+    validate.float_array("gamma", gamma, 1, where)
+    validate.float_array("beta", beta, 1, where)
+    validate.same_dtype(where, x=x, gamma=gamma, beta=beta)
+    for pname, p in (("gamma", gamma), ("beta", beta)):
+        validate.shape_matches(where, f"{pname} and the features of x", pname, p.shape, "x",
+                               x.shape, p.shape, x.shape[1:])
+    mode = _param(bn_param, "mode", where)
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    d = x.shape[1]
+    running_mean = bn_param.setdefault("running_mean", np.zeros(d, x.dtype))
+    running_var = bn_param.setdefault("running_var", np.ones(d, x.dtype))
+    name, k = _run(backend)
+    if mode == "train":
+        out, xhat, mean, var, inv_std = k.batchnorm_forward(x, gamma, beta, eps)
+        bn_param["running_mean"] = (momentum * running_mean + (1 - momentum) * mean).astype(x.dtype)
+        bn_param["running_var"] = (momentum * running_var + (1 - momentum) * var).astype(x.dtype)
+        return out, (name, xhat, gamma, inv_std)
+    if mode == "test":
+        inv_std = (1 / np.sqrt(running_var + eps)).astype(x.dtype)
+        out = gamma * ((x - running_mean) * inv_std) + beta
+        return out, None
+    raise ValueError(f"{where}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+
+
+def batchnorm_backward(dout, cache, backend=None):
+    """Returns (dx, dgamma, dbeta) for a training-mode forward pass."""
+    if cache is None:
+        raise ValueError("batchnorm_backward: the forward pass ran in test mode; backpropagate "
+                         "through a forward pass with bn_param['mode'] = 'train'")
+    name, xhat, gamma, inv_std = cache
+    _check_dout("batchnorm_backward", dout, xhat.shape, xhat.dtype)
+    return _run(backend or name)[1].batchnorm_backward(dout, xhat, gamma, inv_std)
+
+
+# ---------------------------------------------------------------- dropout
+def dropout_forward(x, dropout_param, backend=None):
+    """Inverted dropout. dropout_param = {"p": KEEP probability, "mode": "train" | "test", "seed"}.
+
+    In training each unit is kept with probability p and scaled by 1/p, so the expected output
+    equals x and test mode is the identity. A "seed" makes the mask reproducible.
+    """
+    where = "dropout_forward"
+    validate.float_array("x", x, where=where)
+    keep = _param(dropout_param, "p", where)
+    mode = _param(dropout_param, "mode", where)
+    if not 0 < keep <= 1:
+        raise ValueError(f"{where}: p is the probability of KEEPING a unit and must lie in (0, 1], "
+                         f"got {keep}")
+    if mode == "test":
+        return x, None
+    if mode != "train":
+        raise ValueError(f"{where}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
+    name, k = _run(backend)
+    uniform = np.random.default_rng(dropout_param.get("seed")).random(x.shape, dtype=x.dtype)
+    out, mask = k.dropout_forward(x, uniform, keep)
+    return out, (name, mask)
+
+
+def dropout_backward(dout, cache, backend=None):
+    if cache is None:  # test mode: the identity
+        return dout
+    name, mask = cache
+    _check_dout("dropout_backward", dout, mask.shape, mask.dtype)
+    return _run(backend or name)[1].dropout_backward(dout, mask)
+
+
+# ---------------------------------------------------------------- losses
+def _scores_and_labels(scores, y, where):
+    validate.float_array("scores", scores, 2, where)
+    return validate.labels(y, scores.shape[0], scores.shape[1], where)
+
+
+def svm_loss(scores, y, backend=None):
+    """Multiclass SVM (hinge, margin 1) averaged over N: (loss, dscores). scores (N, C), y (N,)."""
+    y = _scores_and_labels(scores, y, "svm_loss")
+    return _run(backend)[1].svm_loss(scores, y)
+
+
+def softmax_loss(scores, y, backend=None):
+    """Softmax cross-entropy averaged over N: (loss, dscores). scores (N, C), y (N,)."""
+    y = _scores_and_labels(scores, y, "softmax_loss")
+    return _run(backend)[1].softmax_loss(scores, y)
+
+
+# ---------------------------------------------------------------- sandwich layers
+def affine_relu_forward(x, w, b, backend=None):
+    a, fc_cache = affine_forward(x, w, b, backend)
+    out, relu_cache = relu_forward(a, backend)
+    return out, (fc_cache, relu_cache)
+
+
+def affine_relu_backward(dout, cache, backend=None):
+    fc_cache, relu_cache = cache
+    return affine_backward(relu_backward(dout, relu_cache, backend), fc_cache, backend)
+
+
+def conv_relu_forward(x, w, b, conv_param, backend=None):
+    a, conv_cache = conv_forward(x, w, b, conv_param, backend)
+    out, relu_cache = relu_forward(a, backend)
+    return out, (conv_cache, relu_cache)
+
+
+def conv_relu_backward(dout, cache, backend=None):
+    conv_cache, relu_cache = cache
+    return conv_backward(relu_backward(dout, relu_cache, backend), conv_cache, backend)
+
+
+def conv_relu_pool_forward(x, w, b, conv_param, pool_param, backend=None):
+    a, conv_relu_cache = conv_relu_forward(x, w, b, conv_param, backend)
+    out, pool_cache = max_pool_forward(a, pool_param, backend)
+    return out, (conv_relu_cache, pool_cache)
+
+
+def conv_relu_pool_backward(dout, cache, backend=None):
+    conv_relu_cache, pool_cache = cache
+    return conv_relu_backward(max_pool_backward(dout, pool_cache, backend), conv_relu_cache, backend)
