@@ -1,0 +1,25 @@
+"""python -m course_lib: train the course's classifiers on the embedded digits and print a table."""
+import argparse
+import sys
+
+from . import BACKENDS, use_backend
+from .demo import format_table, run_all
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="compute backend (default: numba, or $COURSE_LIB_BACKEND)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
+    args = parser.parse_args(argv)
+    if args.backend:
+        use_backend(args.backend)
+    from .backend import get_backend
+    print(f"digits (1,797 8x8 images, 10 classes): 1257 train / 180 val / 360 test; "
+          f"backend {get_backend()}")
+    print(format_table(run_all(args.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Neural networks built from course_lib.layers, with the model interface the Solver expects:
+`params` (dict of arrays) and `loss(X, y=None)` returning scores, or (loss, grads) when y is given.
+
+Regularisation is 0.5 * reg * sum(W**2) over the weight matrices (not biases, gamma or beta), so its
+gradient is reg * W.
+"""
+import numpy as np
+
+from .. import layers
+from ..sizes import conv_output_size, same_padding
+
+
+def _l2(params, reg, grads):
+    """Add 0.5 * reg * |W|^2 of every weight (keys starting with W) to the loss and its gradient."""
+    penalty = 0.0
+    for name, w in params.items():
+        if name.startswith("W"):
+            penalty += 0.5 * reg * np.sum(w * w)
+            grads[name] = grads[name] + reg * w
+    return penalty
+
+
+def _cast(X, dtype, where):
+    X = np.asarray(X)
+    if X.dtype.kind != "f":
+        raise TypeError(f"{where}: X must hold floats, got dtype {X.dtype}")
+    return X.astype(dtype, copy=False)
+
+
+class TwoLayerNet:
+    """affine - relu - affine - softmax, on inputs of input_dim features."""
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3,
+                 reg=0.0, dtype=np.float64, seed=None):
+        rng = np.random.default_rng(seed)
+        self.reg, self.dtype = reg, dtype
+        self.params = {
+            "W1": (weight_scale * rng.standard_normal((input_dim, hidden_dim))).astype(dtype),
+            "b1": np.zeros(hidden_dim, dtype),
+            "W2": (weight_scale * rng.standard_normal((hidden_dim, num_classes))).astype(dtype),
+            "b2": np.zeros(num_classes, dtype),
+        }
+
+    def loss(self, X, y=None):
+        p = self.params
+        X = _cast(X, self.dtype, "TwoLayerNet.loss")
+        hidden, cache1 = layers.affine_relu_forward(X, p["W1"], p["b1"])
+        scores, cache2 = layers.affine_forward(hidden, p["W2"], p["b2"])
+        if y is None:
+            return scores
+        loss, dscores = layers.softmax_loss(scores, y)
+        grads = {}
+        dhidden, grads["W2"], grads["b2"] = layers.affine_backward(dscores, cache2)
+        _, grads["W1"], grads["b1"] = layers.affine_relu_backward(dhidden, cache1)
+        return loss + _l2(p, self.reg, grads), grads
+
+
+class FullyConnectedNet:
+    """{affine - [batch norm] - relu - [dropout]} x (L - 1) - affine - softmax, any depth.
+
+    dropout_keep_ratio is the probability of KEEPING a unit (1 = no dropout). normalization is None
+    or "batchnorm". seed fixes both the initial weights and the dropout masks (for gradient checks).
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+        if normalization not in (None, "batchnorm"):
+            raise ValueError(f"normalization must be None or 'batchnorm', got {normalization!r}")
+        rng = np.random.default_rng(seed)
+        self.normalization, self.reg, self.dtype = normalization, reg, dtype
+        self.num_layers = len(hidden_dims) + 1
+        self.params = {}
+        dims = [input_dim, *hidden_dims, num_classes]
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+            self.params[f"W{i}"] = (weight_scale * rng.standard_normal((d_in, d_out))).astype(dtype)
+            self.params[f"b{i}"] = np.zeros(d_out, dtype)
+            if normalization and i < self.num_layers:
+                self.params[f"gamma{i}"] = np.ones(d_out, dtype)
+                self.params[f"beta{i}"] = np.zeros(d_out, dtype)
+        self.use_dropout = dropout_keep_ratio != 1
+        self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+        if seed is not None:
+            self.dropout_param["seed"] = seed
+        self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+
+    def loss(self, X, y=None):
+        p = self.params
+        mode = "test" if y is None else "train"
+        self.dropout_param["mode"] = mode
+        for bn_param in self.bn_params:
+            bn_param["mode"] = mode
+        out = _cast(X, self.dtype, "FullyConnectedNet.loss")
+        caches = []
+        for i in range(1, self.num_layers):
+            out, fc_cache = layers.affine_forward(out, p[f"W{i}"], p[f"b{i}"])
+            bn_cache = drop_cache = None
+            if self.normalization:
+                out, bn_cache = layers.batchnorm_forward(out, p[f"gamma{i}"], p[f"beta{i}"],
+                                                         self.bn_params[i - 1])
+            out, relu_cache = layers.relu_forward(out)
+            if self.use_dropout:
+                out, drop_cache = layers.dropout_forward(out, self.dropout_param)
+            caches.append((fc_cache, bn_cache, relu_cache, drop_cache))
+        last = self.num_layers
+        scores, last_cache = layers.affine_forward(out, p[f"W{last}"], p[f"b{last}"])
+        if y is None:
+            return scores
+        loss, dout = layers.softmax_loss(scores, y)
+        grads = {}
+        dout, grads[f"W{last}"], grads[f"b{last}"] = layers.affine_backward(dout, last_cache)
+        for i in range(self.num_layers - 1, 0, -1):
+            fc_cache, bn_cache, relu_cache, drop_cache = caches[i - 1]
+            if self.use_dropout:
+                dout = layers.dropout_backward(dout, drop_cache)
+            dout = layers.relu_backward(dout, relu_cache)
+            if self.normalization:
+                dout, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward(dout, bn_cache)
+            dout, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dout, fc_cache)
+        return loss + _l2(p, self.reg, grads), grads
+
+
+class ThreeLayerConvNet:
+    """conv - relu - 2x2 max pool - affine - relu - affine - softmax on (N, C, H, W) images.
+
+    The conv keeps the spatial size (stride 1, padding (F-1)/2), so the filter size must be odd,
+    and the pool halves it, so H and W must be even.
+    """
+
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
+        c, h, w = input_dim
+        self.conv_param = {"stride": 1, "pad": same_padding(filter_size)}
+        self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        pooled = conv_output_size(h, 2, 2) * conv_output_size(w, 2, 2)
+        rng = np.random.default_rng(seed)
+        self.reg, self.dtype = reg, dtype
+        shapes = {"W1": (num_filters, c, filter_size, filter_size),
+                  "W2": (num_filters * pooled, hidden_dim), "W3": (hidden_dim, num_classes)}
+        self.params = {}
+        for i, (name, shape) in enumerate(shapes.items(), start=1):
+            self.params[name] = (weight_scale * rng.standard_normal(shape)).astype(dtype)
+            self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype)
+
+    def loss(self, X, y=None):
+        p = self.params
+        X = _cast(X, self.dtype, "ThreeLayerConvNet.loss")
+        out1, cache1 = layers.conv_relu_pool_forward(X, p["W1"], p["b1"], self.conv_param,
+                                                     self.pool_param)
+        out2, cache2 = layers.affine_relu_forward(out1, p["W2"], p["b2"])
+        scores, cache3 = layers.affine_forward(out2, p["W3"], p["b3"])
+        if y is None:
+            return scores
+        loss, dscores = layers.softmax_loss(scores, y)
+        grads = {}
+        dout2, grads["W3"], grads["b3"] = layers.affine_backward(dscores, cache3)
+        dout1, grads["W2"], grads["b2"] = layers.affine_relu_backward(dout2, cache2)
+        _, grads["W1"], grads["b1"] = layers.conv_relu_pool_backward(dout1, cache1)
+        return loss + _l2(p, self.reg, grads), grads

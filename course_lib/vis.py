@@ -1,0 +1,78 @@
+"""Plots for the notebooks: weights as class templates, filter grids, training curves.
+
+Each function builds and returns a matplotlib Figure without touching pyplot's global state, so it
+works the same headless (tests, grading) and in JupyterLab (a returned Figure displays itself).
+"""
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _to_unit_range(a):
+    low, high = a.min(), a.max()
+    return (a - low) / (high - low) if high > low else np.zeros_like(a)
+
+
+def _as_hwc(image):
+    """(C, H, W) -> (H, W, C), or (H, W) for one channel: what imshow wants."""
+    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+
+
+def show_class_templates(W, class_names, image_shape):
+    """Each column of W (D, C), or (D + 1, C) with a bias row, drawn as an image of image_shape
+    (C, H, W): what a linear classifier 'looks for' in each class."""
+    size = int(np.prod(image_shape))
+    if W.shape[0] not in (size, size + 1):
+        raise ValueError(f"W has {W.shape[0]} rows; images of shape {image_shape} need {size} "
+                         f"(or {size + 1} with a bias row)")
+    if W.shape[1] != len(class_names):
+        raise ValueError(f"W has {W.shape[1]} columns but {len(class_names)} class names were given")
+    fig = Figure(figsize=(1.5 * len(class_names), 1.8))
+    for c, name in enumerate(class_names):
+        ax = fig.add_subplot(1, len(class_names), c + 1)
+        image = _to_unit_range(W[:size, c].reshape(image_shape))
+        ax.imshow(_as_hwc(image), cmap="gray" if image_shape[0] == 1 else None)
+        ax.set_title(name)
+        ax.axis("off")
+    return fig
+
+
+def filter_grid(w, padding=1):
+    """Tile filters w (F, C, HH, WW) into one image (grid_h, grid_w, C), each filter rescaled to
+    [0, 1] on its own, separated by `padding` pixels."""
+    n, c, hh, ww = w.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    grid = np.ones((rows * (hh + padding) - padding, cols * (ww + padding) - padding, c))
+    for k in range(n):
+        r, q = divmod(k, cols)
+        top, left = r * (hh + padding), q * (ww + padding)
+        grid[top:top + hh, left:left + ww] = _to_unit_range(w[k]).transpose(1, 2, 0)
+    return grid
+
+
+def show_filters(w, title=None):
+    """First-layer filters as an image grid (colour for 3 channels, gray for 1)."""
+    grid = filter_grid(w)
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray" if grid.shape[2] == 1 else None)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_history(history):
+    """Loss per iteration and train/validation accuracy per epoch, from a Solver or a dict with
+    loss_history, train_acc_history and val_acc_history."""
+    get = (lambda k: history[k]) if isinstance(history, dict) else (lambda k: getattr(history, k))
+    fig = Figure(figsize=(10, 4))
+    loss_ax, acc_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    loss_ax.plot(get("loss_history"), ".", markersize=2)
+    loss_ax.set(xlabel="iteration", ylabel="training loss", title="loss")
+    acc_ax.plot(get("train_acc_history"), "-o", label="train")
+    acc_ax.plot(get("val_acc_history"), "-o", label="validation")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    acc_ax.legend()
+    fig.tight_layout()
+    return fig
