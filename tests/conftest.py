@@ -1,0 +1,34 @@
+import zlib
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from course_lib import use_backend  # noqa: E402
+
+CPU_BACKENDS = ("numpy", "numba")
+# Agreement of a fast backend with the NumPy specification: max |a - b| relative to max |b|.
+AGREEMENT_TOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's name: fresh inputs per test, reproducible per run."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(params=CPU_BACKENDS)
+def backend(request):
+    with use_backend(request.param):
+        yield request.param
+
+
+def assert_agree(actual, expected, dtype, what=""):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
+    scale = max(float(np.max(np.abs(expected))), 1e-30) if expected.size else 1.0
+    err = float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale if expected.size else 0.0
+    assert err <= AGREEMENT_TOL[np.dtype(dtype).type], f"{what}: relative difference {err:.3g}"
