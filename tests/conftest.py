@@ -32,3 +32,9 @@ def assert_agree(actual, expected, dtype, what=""):
     scale = max(float(np.max(np.abs(expected))), 1e-30) if expected.size else 1.0
     err = float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale if expected.size else 0.0
     assert err <= AGREEMENT_TOL[np.dtype(dtype).type], f"{what}: relative difference {err:.3g}"
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from course_lib.data import get_digits_data
+    return get_digits_data()
