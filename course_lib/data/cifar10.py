@@ -5,6 +5,7 @@ renames files into place only when they are complete: a failed or corrupted down
 a cache that already works. Without a network the error says how to install the archive by hand.
 """
 import hashlib
+import http.client
 import os
 import pickle
 import shutil
@@ -81,13 +82,16 @@ def _fetch(url, part, progress, timeout):
             for block in iter(lambda: response.read(_CHUNK), b""):
                 f.write(block)
                 bar.update(len(block))
+            received = f.tell()
+    if total is not None and received < total:  # urllib returns a short body without complaint
+        raise ConnectionError(f"the connection closed after {received:,} of {total:,} bytes")
 
 
 def _download(url, archive, md5, progress, timeout):
     part = archive.with_name(archive.name + ".part")
     try:
         _fetch(url, part, progress, timeout)
-    except (URLError, OSError) as err:  # HTTPError is a URLError; timeouts are OSErrors
+    except (URLError, OSError, http.client.HTTPException) as err:  # cut connections, timeouts
         kept = f"; {part.stat().st_size:,} bytes kept in {part}, run again to resume" \
             if part.exists() and part.stat().st_size else ""
         raise DownloadError(_manual_steps(url, archive, f"{err}{kept}")) from err

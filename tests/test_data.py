@@ -1,0 +1,237 @@
+import hashlib
+import io
+import pickle
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from course_lib.data import (DownloadError, add_bias_column, download_cifar10, get_cifar10_data,
+                             get_digits_data, load_cifar10, load_digits, load_sample_photos, split,
+                             subtract_mean)
+from course_lib.data import cifar10
+
+
+# ---------------------------------------------------------------- digits and preprocessing
+def test_embedded_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits as sklearn_digits
+    X, y = load_digits()
+    reference = sklearn_digits()
+    assert X.shape == (1797, 1, 8, 8) and X.dtype == np.float64
+    np.testing.assert_array_equal(X[:, 0], reference.images)
+    np.testing.assert_array_equal(y, reference.target)
+
+
+def test_digits_splits_are_disjoint_and_preprocessed():
+    data = get_digits_data(flatten=True)
+    assert data["X_train"].shape == (1257, 64) and data["X_test"].shape == (360, 64)
+    np.testing.assert_allclose(data["X_train"].mean(axis=0), 0, atol=1e-12)
+    raw = get_digits_data(flatten=True, mean_subtract=False, scale=False)
+    assert raw["X_train"].max() == 16
+    rows = lambda k: {r.tobytes() for r in raw[k]}  # noqa: E731
+    # digits contains a few duplicate images, so compare sizes of index-based splits instead
+    assert len(raw["y_train"]) + len(raw["y_val"]) + len(raw["y_test"]) == 1797
+    assert rows("X_dev") <= rows("X_train")
+
+
+def test_split_indices_are_disjoint():
+    X = np.arange(100).reshape(100, 1).astype(float)
+    data = split(X, np.arange(100), 60, 20, 15, num_dev=10, seed=3)
+    parts = [set(data[f"X_{k}"].ravel()) for k in ("train", "val", "test")]
+    assert sum(map(len, parts)) == 95 and len(set.union(*parts)) == 95
+    assert set(data["X_dev"].ravel()) <= parts[0]
+    with pytest.raises(ValueError, match="only 100 are available"):
+        split(X, np.arange(100), 90, 20, 0)
+
+
+def test_subtract_mean_and_bias_trick():
+    data = subtract_mean({"X_train": np.array([[1.0, 2.0], [3.0, 6.0]]), "X_val": np.array([[2.0, 4.0]])})
+    np.testing.assert_array_equal(data["X_val"], [[0.0, 0.0]])
+    np.testing.assert_array_equal(data["mean"], [2.0, 4.0])
+    np.testing.assert_array_equal(add_bias_column(np.zeros((2, 3)))[:, -1], [1.0, 1.0])
+
+
+def test_sample_photos():
+    photos = load_sample_photos(size=64)
+    assert photos.shape == (2, 3, 64, 64) and 0 <= photos.min() and photos.max() <= 255
+    assert photos[0].std() > 10  # real pictures, not blank
+
+
+# ---------------------------------------------------------------- CIFAR-10 in its real format
+PER_BATCH = 6
+
+
+def make_fixture_tar():
+    """A small archive laid out exactly like cifar-10-python.tar.gz: protocol-2 pickles of dicts
+    with bytes keys, b"data" as (N, 3072) uint8 channel-major rows, b"labels" as a list."""
+    rng = np.random.default_rng(0)
+    batches, buffer = {}, io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in cifar10.BATCHES + ("batches.meta",):
+            if name == "batches.meta":
+                content = {b"label_names": [n.encode() for n in cifar10.CLASS_NAMES]}
+            else:
+                content = {b"batch_label": name.encode(),
+                           b"data": rng.integers(0, 256, (PER_BATCH, 3072), dtype=np.uint8),
+                           b"labels": rng.integers(0, 10, PER_BATCH).tolist(),
+                           b"filenames": [b"x.png"] * PER_BATCH}
+                batches[name] = content
+            payload = pickle.dumps(content, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue(), batches
+
+
+ARCHIVE, BATCHES = make_fixture_tar()
+ARCHIVE_MD5 = hashlib.md5(ARCHIVE).hexdigest()
+
+
+class Server:
+    """A loopback HTTP server for one file, honouring Range requests like a real web server.
+    cut_after: close the connection after this many body bytes of the next response."""
+
+    def __init__(self, payload):
+        self.payload, self.cut_after, self.requests = payload, None, []
+        self.ignore_range = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.headers.get("Range"))
+                start = 0
+                if self.headers.get("Range") and not server.ignore_range:
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                    if start >= len(server.payload):
+                        self.send_response(416)
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+                else:
+                    self.send_response(200)
+                body = server.payload[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_after is not None:
+                    body, server.cut_after = body[:server.cut_after], None
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cifar-10-python.tar.gz"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server(ARCHIVE)
+    yield s
+    s.close()
+
+
+def fetch(root, server, **kw):
+    return download_cifar10(root, url=server.url, md5=ARCHIVE_MD5, progress=False, timeout=10, **kw)
+
+
+def test_download_verify_extract_and_load(tmp_path, server):
+    folder = fetch(tmp_path, server)
+    assert folder == tmp_path / "cifar-10-batches-py"
+    X_train, y_train, X_test, y_test = load_cifar10(folder)
+    assert X_train.shape == (5 * PER_BATCH, 3, 32, 32) and X_train.dtype == np.uint8
+    first = BATCHES["data_batch_1"][b"data"][0]
+    np.testing.assert_array_equal(X_train[0, 0].ravel(), first[:1024])  # red plane first
+    np.testing.assert_array_equal(X_train[0, 2].ravel(), first[2048:])
+    np.testing.assert_array_equal(y_test, BATCHES["test_batch"][b"labels"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
+    fetch(tmp_path, server)
+    assert len(server.requests) == 1  # a complete cache is not downloaded again
+
+
+def test_interrupted_download_resumes(tmp_path, server):
+    server.cut_after = 1000
+    with pytest.raises(DownloadError, match="run again to resume"):
+        fetch(tmp_path, server)
+    assert (tmp_path / "cifar-10-python.tar.gz.part").stat().st_size == 1000
+    assert not (tmp_path / "cifar-10-batches-py").exists()
+    fetch(tmp_path, server)
+    assert server.requests == [None, "bytes=1000-"]
+    assert load_cifar10(tmp_path / "cifar-10-batches-py")[0].shape[0] == 5 * PER_BATCH
+
+
+def test_a_server_that_ignores_the_range_restarts_cleanly(tmp_path, server):
+    server.cut_after = 1000
+    with pytest.raises(DownloadError):
+        fetch(tmp_path, server)
+    server.ignore_range = True
+    fetch(tmp_path, server)
+    assert (tmp_path / "cifar-10-python.tar.gz").read_bytes() == ARCHIVE
+
+
+def test_corrupted_download_is_rejected_and_the_cache_kept(tmp_path, server):
+    fetch(tmp_path, server)
+    good_archive = (tmp_path / "cifar-10-python.tar.gz").read_bytes()
+    server.payload = ARCHIVE[:-10] + b"0123456789"
+    with pytest.raises(DownloadError, match="corrupted: its MD5 is"):
+        fetch(tmp_path, server, force=True)
+    assert (tmp_path / "cifar-10-python.tar.gz").read_bytes() == good_archive
+    assert not list(tmp_path.glob("*.part"))
+    assert load_cifar10(tmp_path / "cifar-10-batches-py")[1].shape == (5 * PER_BATCH,)
+
+
+def test_a_bad_archive_in_the_cache_is_replaced(tmp_path, server):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not the real thing")
+    fetch(tmp_path, server)
+    assert (tmp_path / "cifar-10-python.tar.gz").read_bytes() == ARCHIVE
+
+
+def test_offline_error_names_the_manual_steps(tmp_path):
+    import socket
+    with socket.socket() as s:  # a port with nothing listening: connection refused, as offline
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError) as err:
+        download_cifar10(tmp_path, url=f"http://127.0.0.1:{port}/c.tar.gz", progress=False, timeout=5)
+    message = str(err.value)
+    assert "To install it by hand" in message and str(tmp_path / "cifar-10-python.tar.gz") in message
+    assert cifar10.CIFAR10_MD5 in message and "COURSE_LIB_DATA" in message
+
+
+def test_real_download_constants():
+    assert cifar10.CIFAR10_URL == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert cifar10.CIFAR10_MD5 == "c58f30108f718f92721af3b95e74349a"
+    assert cifar10.CIFAR10_BYTES == 170_498_071
+
+
+def test_course_splits_on_the_fixture(tmp_path, server):
+    fetch(tmp_path, server)
+    data = get_cifar10_data(tmp_path, num_training=20, num_validation=5, num_test=4, num_dev=3,
+                            download=False, dtype=np.float32)
+    assert data["X_train"].shape == (20, 3, 32, 32) and data["X_train"].dtype == np.float32
+    assert data["X_val"].shape[0] == 5 and data["X_test"].shape[0] == 4 and data["X_dev"].shape[0] == 3
+    np.testing.assert_allclose(data["X_train"].mean(axis=0), 0, atol=1e-4)
+    with pytest.raises(ValueError, match="the data has 30 and 6"):
+        get_cifar10_data(tmp_path, num_training=29, num_validation=5, download=False)
+
+
+def test_loader_rejects_other_formats(tmp_path, server):
+    folder = fetch(tmp_path, server)
+    with open(folder / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
+    with pytest.raises(ValueError, match=r"expected b'data' as \(N, 3072\) uint8"):
+        load_cifar10(folder)
+    (folder / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError, match="missing test_batch"):
+        load_cifar10(folder)

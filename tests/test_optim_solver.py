@@ -1,0 +1,150 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from course_lib import optim
+from course_lib.classifiers import TwoLayerNet
+from course_lib.solver import Solver
+
+
+def test_defaults_match_the_course():
+    assert optim.DEFAULTS["sgd_momentum"]["momentum"] == 0.9
+    assert optim.DEFAULTS["rmsprop"]["decay_rate"] == 0.99
+    assert optim.DEFAULTS["adam"] == {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                                      "epsilon": 1e-8}
+
+
+def test_sgd():
+    w, config = optim.sgd(np.array([1.0, 2.0]), np.array([0.5, -1.0]), {"learning_rate": 0.1})
+    np.testing.assert_allclose(w, [0.95, 2.1])
+
+
+def test_momentum_two_steps_by_hand():
+    w, dw = np.array([1.0]), np.array([2.0])
+    w, config = optim.sgd_momentum(w, dw, {"learning_rate": 0.1})  # v = -0.2
+    w, config = optim.sgd_momentum(w, dw, config)  # v = 0.9 * -0.2 - 0.2 = -0.38
+    np.testing.assert_allclose(w, [1.0 - 0.2 - 0.38])
+    np.testing.assert_allclose(config["velocity"], [-0.38])
+
+
+def test_nesterov_first_step_looks_ahead():
+    w, _ = optim.nesterov_momentum(np.array([1.0]), np.array([2.0]), {"learning_rate": 0.1})
+    np.testing.assert_allclose(w, [1.0 - 1.9 * 0.2])  # (1 + mu) * lr * dw
+
+
+def test_rmsprop_first_step():
+    """cache = 0.01 dw^2, so the step is lr * dw / (0.1 |dw|) = 10 lr sign(dw)."""
+    w, _ = optim.rmsprop(np.array([0.0, 0.0]), np.array([3.0, -0.5]), {"learning_rate": 1e-3})
+    np.testing.assert_allclose(w, [-1e-2, 1e-2], rtol=1e-6)
+
+
+def test_adam_first_steps_move_by_the_learning_rate():
+    """With bias correction the first step is lr * sign(dw), whatever the gradient's size."""
+    w, config = optim.adam(np.array([0.0, 0.0]), np.array([1e3, -1e-3]))
+    np.testing.assert_allclose(w, [-1e-3, 1e-3], rtol=1e-4)
+    assert config["t"] == 1
+
+
+@pytest.mark.parametrize("rule", list(optim.RULES))
+def test_every_rule_minimises_a_quadratic(rule):
+    w, config = np.array([3.0, -2.0]), {"learning_rate": 0.05}
+    for _ in range(500):
+        w, config = optim.get_rule(rule)(w, 2 * w, config)
+    assert np.linalg.norm(w) < 0.05
+
+
+@pytest.mark.parametrize("rule", list(optim.RULES))
+def test_rules_keep_float32(rule):
+    w, _ = optim.get_rule(rule)(np.ones(3, np.float32), np.ones(3, np.float32), None)
+    assert w.dtype == np.float32
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError, match="choose one of sgd"):
+        optim.get_rule("lbfgs")
+
+
+def small_problem(rng, n=60):
+    centres = 2 * rng.standard_normal((3, 4))
+    y = rng.integers(3, size=n)
+    X = centres[y] + 0.3 * rng.standard_normal((n, 4))
+    return {"X_train": X, "y_train": y, "X_val": X[:20], "y_val": y[:20]}
+
+
+def make_solver(rng, **kw):
+    model = TwoLayerNet(input_dim=4, hidden_dim=10, num_classes=3, weight_scale=0.1, seed=0)
+    args = dict(update_rule="sgd", optim_config={"learning_rate": 0.5}, batch_size=10,
+                num_epochs=5, verbose=False, seed=0)
+    args.update(kw)
+    return Solver(model, small_problem(rng), **args)
+
+
+def test_solver_learns_and_records_history(rng):
+    solver = make_solver(rng).train()
+    assert len(solver.loss_history) == 5 * 6
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 6  # incl. epoch 0
+    assert solver.loss_history[-1] < solver.loss_history[0]
+    assert solver.best_val_acc == max(solver.val_acc_history) > 0.9
+
+
+def test_solver_keeps_the_best_parameters(rng):
+    solver = make_solver(rng)
+    solver.train()
+    best = solver.check_accuracy(solver.X_val, solver.y_val)
+    assert best == solver.best_val_acc
+    for name, value in solver.best_params.items():
+        np.testing.assert_array_equal(solver.model.params[name], value)
+
+
+def test_learning_rate_decays_every_epoch(rng):
+    solver = make_solver(rng, lr_decay=0.5, num_epochs=3).train()
+    assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(0.5 * 0.5 ** 3)
+
+
+def test_checkpoints_are_written_atomically(rng, tmp_path):
+    solver = make_solver(rng, checkpoint_name=str(tmp_path / "run"), num_epochs=2).train()
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["run_epoch_1.pkl", "run_epoch_2.pkl"]  # no .part left behind
+    with open(tmp_path / "run_epoch_2.pkl", "rb") as f:
+        state = pickle.load(f)
+    assert state["epoch"] == 2 and state["loss_history"] == solver.loss_history
+
+
+def test_a_failed_checkpoint_keeps_earlier_ones(rng, tmp_path, monkeypatch):
+    solver = make_solver(rng, checkpoint_name=str(tmp_path / "run"), num_epochs=2)
+    real_dump = pickle.dump
+    calls = []
+
+    def dump_then_fail(obj, f):
+        calls.append(obj["epoch"])
+        if obj["epoch"] == 2:
+            raise OSError("disk full")
+        real_dump(obj, f)
+
+    monkeypatch.setattr(pickle, "dump", dump_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        solver.train()
+    assert sorted(os.listdir(tmp_path)) == ["run_epoch_1.pkl"]
+
+
+def test_solver_reports_a_diverging_loss(rng):
+    solver = make_solver(rng, optim_config={"learning_rate": 1e6}, num_epochs=50)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        with np.errstate(all="ignore"):
+            solver.train()
+
+
+def test_solver_checks_its_data(rng):
+    data = small_problem(rng)
+    model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=3)
+    with pytest.raises(KeyError, match="X_val"):
+        Solver(model, {"X_train": data["X_train"], "y_train": data["y_train"]})
+    with pytest.raises(ValueError, match="60 samples but y_train has 59"):
+        Solver(model, dict(data, y_train=data["y_train"][:-1]))
+
+
+def test_progress_bar_off_by_default(rng, capsys):
+    make_solver(rng, num_epochs=1).train()
+    assert capsys.readouterr().err == ""

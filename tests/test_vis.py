@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from course_lib import vis
+
+
+def test_filter_grid_places_each_filter_rescaled(rng):
+    w = rng.standard_normal((5, 3, 4, 4))
+    grid = vis.filter_grid(w, padding=1)
+    assert grid.shape == (2 * 5 - 1, 3 * 5 - 1, 3)  # 5 filters -> 3 columns, 2 rows
+    first = grid[:4, :4]
+    assert first.min() == 0.0 and first.max() == 1.0
+    np.testing.assert_allclose(first, (w[0] - w[0].min()).transpose(1, 2, 0) / np.ptp(w[0]))
+    assert np.all(grid[4, :] == 1.0)  # padding rows stay white
+
+
+def test_class_templates_accept_a_bias_row(rng):
+    fig = vis.show_class_templates(rng.standard_normal((65, 10)), [str(i) for i in range(10)], (1, 8, 8))
+    assert isinstance(fig, Figure) and len(fig.axes) == 10
+    with pytest.raises(ValueError, match="need 64"):
+        vis.show_class_templates(rng.standard_normal((30, 10)), list("0123456789"), (1, 8, 8))
+
+
+def test_filters_and_history_render(rng, tmp_path):
+    vis.show_filters(rng.standard_normal((8, 3, 5, 5)), title="conv1").savefig(tmp_path / "f.png")
+    history = {"loss_history": [2.3, 1.0, 0.5], "train_acc_history": [0.1, 0.8],
+               "val_acc_history": [0.1, 0.7]}
+    fig = vis.plot_history(history)
+    fig.savefig(tmp_path / "h.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000 and (tmp_path / "h.png").stat().st_size > 1000
+    assert list(fig.axes[0].lines[0].get_ydata()) == [2.3, 1.0, 0.5]
