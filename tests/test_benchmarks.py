@@ -1,0 +1,17 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cpu.py"
+
+
+def test_cpu_benchmark_runs_in_quick_mode(tmp_path):
+    """The benchmark is not a test of speed (no timings are asserted), but it must keep working."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for case in ("conv fwd+bwd float32", "conv fwd+bwd float64", "max pool", "kNN distances",
+                 "svm loss+grad", "softmax loss+grad", "first calls"):
+        assert case in out.stdout, case
