@@ -19,12 +19,10 @@ def _run(backend):
     return name, kernels(name)
 
 
-def _param(params, key, where, default=None):
-    if key in params:
-        return params[key]
-    if default is None:
+def _param(params, key, where):
+    if key not in params:
         raise KeyError(f"{where}: the parameter dict needs a {key!r} entry, got keys {sorted(params)}")
-    return default
+    return params[key]
 
 
 # ---------------------------------------------------------------- affine

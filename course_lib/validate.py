@@ -42,7 +42,8 @@ def shape_matches(where, what, name_a, shape_a, name_b, shape_b, part_a=None, pa
 
 
 def labels(y, num_samples, num_classes, where):
-    """Integer class labels of shape (num_samples,) with values in [0, num_classes)."""
+    """Integer class labels of shape (num_samples,) with values in [0, num_classes); with
+    num_classes None, any non-negative integers."""
     if not isinstance(y, np.ndarray):
         y = np.asarray(y)
     if y.dtype.kind not in "iu":
@@ -51,8 +52,9 @@ def labels(y, num_samples, num_classes, where):
     if y.shape != (num_samples,):
         raise ValueError(f"{where}: labels y must have shape ({num_samples},) to match the "
                          f"{num_samples} samples, got shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        bad = y[(y < 0) | (y >= num_classes)][0]
-        raise ValueError(f"{where}: label {bad} is out of range; with {num_classes} classes "
+    if y.size and y.min() < 0:
+        raise ValueError(f"{where}: label {y.min()} is negative; labels are class indices 0, 1, ...")
+    if y.size and num_classes is not None and y.max() >= num_classes:
+        raise ValueError(f"{where}: label {y.max()} is out of range; with {num_classes} classes "
                          f"labels must lie in 0..{num_classes - 1}")
     return y.astype(np.intp, copy=False)

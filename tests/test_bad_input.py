@@ -66,6 +66,11 @@ def test_label_out_of_range(loss):
         loss(np.zeros((3, 10)), np.array([1, 10, 2]))
 
 
+def test_negative_label():
+    with pytest.raises(ValueError, match="label -1 is negative"):
+        layers.svm_loss(np.zeros((2, 3)), np.array([0, -1]))
+
+
 def test_float_labels():
     with pytest.raises(TypeError, match="labels y must be integers"):
         layers.softmax_loss(np.zeros((2, 3)), np.array([0.0, 1.0]))

@@ -36,7 +36,7 @@ def test_two_layer_net_gradients(backend, rng, reg):
 def test_fully_connected_net_gradients(backend, rng, normalization, keep):
     model = FullyConnectedNet([7, 5, 6], input_dim=8, num_classes=4, normalization=normalization,
                               dropout_keep_ratio=keep, reg=0.1, weight_scale=0.5,
-                              dtype=np.float64, seed=2)
+                              dtype=np.float64, seed=2, dropout_seed=5)
     before_bn = ("b1", "b2", "b3") if normalization else ()
     gradients_match(model, rng.standard_normal((5, 8)), rng.integers(4, size=5), rng, tol=1e-5,
                     zero_grad=before_bn)
@@ -86,6 +86,20 @@ def test_convnet_overfits_a_hundred_images(digits):
     solver = overfit(model, X, y, "adam", 1e-2, 50, 40)
     assert solver.train_acc_history[-1] == 1.0
     assert solver.loss_history[-1] < solver.loss_history[0] / 10
+
+
+def test_seeded_dropout_draws_a_new_mask_each_step_reproducibly(rng):
+    X, y = rng.standard_normal((6, 4)), np.array([0, 1, 0, 1, 0, 1])
+
+    def losses(**kw):
+        model = FullyConnectedNet([50], input_dim=4, num_classes=2, dropout_keep_ratio=0.5,
+                                  dtype=np.float64, seed=7, **kw)
+        return [model.loss(X, y)[0] for _ in range(3)]
+
+    first = losses()
+    assert len(set(first)) == 3  # a fresh mask every training step
+    assert losses() == first  # and the same sequence for the same seed
+    assert len(set(losses(dropout_seed=1))) == 1  # frozen mask, for gradient checks
 
 
 def test_batchnorm_net_switches_modes(rng):

@@ -14,7 +14,7 @@ class KNearestNeighbor:
         """Memorise the training data: X (N, D) floats, y (N,) integer labels."""
         validate.float_array("X", X, 2, "KNearestNeighbor.train")
         self.X_train = X
-        self.y_train = validate.labels(y, X.shape[0], np.iinfo(np.intp).max, "KNearestNeighbor.train")
+        self.y_train = validate.labels(y, X.shape[0], None, "KNearestNeighbor.train")
         return self
 
     def _check(self, X, where):

@@ -59,11 +59,14 @@ class FullyConnectedNet:
     """{affine - [batch norm] - relu - [dropout]} x (L - 1) - affine - softmax, any depth.
 
     dropout_keep_ratio is the probability of KEEPING a unit (1 = no dropout). normalization is None
-    or "batchnorm". seed fixes both the initial weights and the dropout masks (for gradient checks).
+    or "batchnorm". seed makes the initial weights and the sequence of dropout masks reproducible
+    (each training step still draws a new mask); dropout_seed freezes one mask for every step,
+    which only a gradient check wants.
     """
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None,
+                 dropout_seed=None):
         if normalization not in (None, "batchnorm"):
             raise ValueError(f"normalization must be None or 'batchnorm', got {normalization!r}")
         rng = np.random.default_rng(seed)
@@ -79,14 +82,17 @@ class FullyConnectedNet:
                 self.params[f"beta{i}"] = np.zeros(d_out, dtype)
         self.use_dropout = dropout_keep_ratio != 1
         self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
-        if seed is not None:
-            self.dropout_param["seed"] = seed
+        self.dropout_seed = dropout_seed
+        self._mask_rng = rng  # continues after the weights: masks differ from step to step
         self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
 
     def loss(self, X, y=None):
         p = self.params
         mode = "test" if y is None else "train"
         self.dropout_param["mode"] = mode
+        if self.use_dropout and mode == "train":
+            self.dropout_param["seed"] = (self.dropout_seed if self.dropout_seed is not None
+                                          else int(self._mask_rng.integers(2 ** 63)))
         for bn_param in self.bn_params:
             bn_param["mode"] = mode
         out = _cast(X, self.dtype, "FullyConnectedNet.loss")
