@@ -85,7 +85,7 @@ def pool_case(x_shape, dtype, repeat):
 
     def ours(k=FAST):
         _, argmax = k.maxpool_forward(x, 2, 2, 2)
-        k.maxpool_backward(dout, argmax, x.shape, x.dtype)
+        k.maxpool_backward(dout, argmax, x.shape, x.dtype, 2, 2, 2)
 
     first_call(f"max pool fwd+bwd {np.dtype(dtype).name}", ours)
     times = {"course_lib numba": median_time(ours, repeat),

@@ -1,4 +1,5 @@
-"""Which compute backend runs the layers: "numpy" (the readable specification) or "numba" (fast CPU).
+"""Which compute backend runs the layers: "numpy" (the readable specification), "numba" (fast
+CPU) or "cuda" (NVIDIA GPUs through Numba CUDA; Numba's simulator with NUMBA_ENABLE_CUDASIM=1).
 
     import course_lib
     course_lib.use_backend("numpy")          # global setting
@@ -14,6 +15,7 @@ import os
 _MODULES = {
     "numpy": "course_lib.kernels.numpy_kernels",
     "numba": "course_lib.kernels.numba_kernels",
+    "cuda": "course_lib.kernels.cuda_kernels",
 }
 BACKENDS = tuple(_MODULES)
 
@@ -40,11 +42,13 @@ def kernels(name=None):
     """The kernel module of backend `name` (default: the active one)."""
     name = _check_name(name or _active)
     try:
-        return importlib.import_module(_MODULES[name])
+        module = importlib.import_module(_MODULES[name])
     except ImportError as err:
-        raise BackendUnavailableError(
-            f"backend {name!r} cannot be loaded ({err}); the 'numpy' backend always works"
-        ) from err
+        raise BackendUnavailableError(f"backend {name!r} cannot be loaded: {err}") from err
+    reason = getattr(module, "unavailable_reason", lambda: None)()
+    if reason:
+        raise BackendUnavailableError(f"backend {name!r} cannot run here: {reason}")
+    return module
 
 
 class use_backend:

@@ -7,6 +7,8 @@ Each function checks its inputs (shape mismatches name both shapes), then dispat
 backend (course_lib.use_backend) or to the one named by `backend=`. A cache remembers the backend of
 its forward pass, and the backward pass uses that one unless told otherwise.
 """
+import math
+
 import numpy as np
 
 from . import validate
@@ -33,7 +35,7 @@ def affine_forward(x, w, b, backend=None):
     validate.float_array("w", w, 2, where)
     validate.float_array("b", b, 1, where)
     validate.same_dtype(where, x=x, w=w, b=b)
-    x2 = x.reshape(x.shape[0], -1)
+    x2 = _rows(x)
     validate.shape_matches(where, "the input size D = prod(x.shape[1:]) and the rows of w",
                            "x", x.shape, "w", w.shape, x2.shape[1:], w.shape[:1])
     validate.shape_matches(where, "the bias and the columns of w", "b", b.shape, "w", w.shape,
@@ -46,8 +48,13 @@ def affine_backward(dout, cache, backend=None):
     """Returns (dx, dw, db); dx has the shape of the original x."""
     name, x, w = cache
     _check_dout("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
-    dx2, dw, db = _run(backend or name)[1].affine_backward(dout, x.reshape(x.shape[0], -1), w)
+    dx2, dw, db = _run(backend or name)[1].affine_backward(dout, _rows(x), w)
     return dx2.reshape(x.shape), dw, db
+
+
+def _rows(x):
+    """x as (N, D) rows; the size is spelled out because GPU arrays take no -1 in reshape."""
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 def _check_dout(where, dout, shape, dtype):
@@ -134,14 +141,14 @@ def max_pool_forward(x, pool_param, backend=None):
                                    f"{stride}: {err}") from None
     name, k = _run(backend)
     out, argmax = k.maxpool_forward(x, ph, pw, stride)
-    return out, (name, x.shape, x.dtype, argmax)
+    return out, (name, x.shape, x.dtype, argmax, (ph, pw, stride))
 
 
 def max_pool_backward(dout, cache, backend=None):
     """Returns dx: each upstream gradient lands on the (first) maximum of its window."""
-    name, x_shape, dtype, argmax = cache
+    name, x_shape, dtype, argmax, geometry = cache
     _check_dout("max_pool_backward", dout, argmax.shape, dtype)
-    return _run(backend or name)[1].maxpool_backward(dout, argmax, x_shape, dtype)
+    return _run(backend or name)[1].maxpool_backward(dout, argmax, x_shape, dtype, *geometry)
 
 
 # ---------------------------------------------------------------- batch normalisation
@@ -170,13 +177,12 @@ def batchnorm_forward(x, gamma, beta, bn_param, backend=None):
     name, k = _run(backend)
     if mode == "train":
         out, xhat, mean, var, inv_std = k.batchnorm_forward(x, gamma, beta, eps)
+        mean, var = k.to_numpy(mean), k.to_numpy(var)  # running statistics live on the host
         bn_param["running_mean"] = (momentum * running_mean + (1 - momentum) * mean).astype(x.dtype)
         bn_param["running_var"] = (momentum * running_var + (1 - momentum) * var).astype(x.dtype)
         return out, (name, xhat, gamma, inv_std)
     if mode == "test":
-        inv_std = (1 / np.sqrt(running_var + eps)).astype(x.dtype)
-        out = gamma * ((x - running_mean) * inv_std) + beta
-        return out, None
+        return k.batchnorm_inference(x, gamma, beta, running_mean, running_var, eps), None
     raise ValueError(f"{where}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
 
 

@@ -8,13 +8,19 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def is_device_array(a):
+    """A GPU array of the cuda backend (or of Numba's simulator): it has copy_to_host."""
+    return hasattr(a, "copy_to_host") and hasattr(a, "dtype") and hasattr(a, "shape")
+
+
 def float_array(name, a, ndim=None, where=""):
-    """Check that `a` is a float32/float64 ndarray (with `ndim` dimensions, if given) and return it."""
+    """Check that `a` is a float32/float64 array (NumPy, or on the GPU for the cuda backend), with
+    `ndim` dimensions if given, and return it."""
     prefix = f"{where}: " if where else ""
-    if not isinstance(a, np.ndarray):
+    if not isinstance(a, np.ndarray) and not is_device_array(a):
         raise TypeError(f"{prefix}{name} must be a NumPy array, got {type(a).__name__}; "
                         f"wrap it with np.asarray(...)")
-    if a.dtype.type not in FLOAT_DTYPES:
+    if np.dtype(a.dtype).type not in FLOAT_DTYPES:
         raise TypeError(f"{prefix}{name} has dtype {a.dtype}; pass float32 or float64 "
                         f"(for example {name}.astype(np.float64))")
     if ndim is not None and a.ndim != ndim:

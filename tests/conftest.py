@@ -1,4 +1,10 @@
+import os
 import zlib
+
+# The cuda backend's tests run on Numba's CUDA simulator unless told otherwise: set
+# NUMBA_ENABLE_CUDASIM=0 on a machine with an NVIDIA GPU to run them on the hardware. This must
+# happen before anything imports numba.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import matplotlib
 import numpy as np
@@ -38,3 +44,22 @@ def assert_agree(actual, expected, dtype, what=""):
 def digits():
     from course_lib.data import get_digits_data
     return get_digits_data()
+
+
+def agree(fast, name, args, dtype, spec=None):
+    """Run kernel `name` of the fast backend module and of the NumPy specification on the same
+    arguments; float outputs must agree within AGREEMENT_TOL, integer outputs exactly. Returns the
+    fast backend's outputs as NumPy arrays (as a tuple)."""
+    from course_lib.backend import kernels
+    spec = spec or kernels("numpy")
+    expected = getattr(spec, name)(*args)
+    actual = getattr(fast, name)(*args)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    actual = actual if isinstance(actual, tuple) else (actual,)
+    assert len(actual) == len(expected), name
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if np.asarray(e).dtype.kind == "f":
+            assert_agree(a, e, dtype, f"{name} output {i}")
+        else:
+            np.testing.assert_array_equal(a, e, err_msg=f"{name} output {i}")
+    return actual

@@ -26,7 +26,7 @@ def test_global_setter():
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(ValueError, match="choose one of numpy, numba"):
+    with pytest.raises(ValueError, match="choose one of numpy, numba, cuda"):
         course_lib.use_backend("tensorflow")
     assert course_lib.get_backend() == "numba"
 

@@ -15,3 +15,12 @@ def test_cpu_benchmark_runs_in_quick_mode(tmp_path):
     for case in ("conv fwd+bwd float32", "conv fwd+bwd float64", "max pool", "kNN distances",
                  "svm loss+grad", "softmax loss+grad", "first calls"):
         assert case in out.stdout, case
+
+
+def test_gpu_benchmark_runs_on_the_simulator(tmp_path):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, str(BENCH.with_name("bench_gpu.py")), "--quick"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "device: simulator" in out.stdout and "transfer of x" in out.stdout
+    assert "kNN distances" in out.stdout

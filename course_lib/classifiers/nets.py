@@ -3,10 +3,15 @@
 
 Regularisation is 0.5 * reg * sum(W**2) over the weight matrices (not biases, gamma or beta), so its
 gradient is reg * W.
+
+Parameters live on the host (the optimizers are NumPy). Each loss() call moves them and the batch to
+where the active backend computes (the GPU for "cuda"), runs forward and backward there, and brings
+back only the scores or the gradients.
 """
 import numpy as np
 
 from .. import layers
+from ..backend import kernels
 from ..sizes import conv_output_size, same_padding
 
 
@@ -20,11 +25,20 @@ def _l2(params, reg, grads):
     return penalty
 
 
-def _cast(X, dtype, where):
+def _on_backend(params, X, dtype, where):
+    """(kernel module, parameters, batch) with the batch cast to dtype and everything moved to the
+    active backend's memory: a no-op on the CPU backends."""
     X = np.asarray(X)
     if X.dtype.kind != "f":
         raise TypeError(f"{where}: X must hold floats, got dtype {X.dtype}")
-    return X.astype(dtype, copy=False)
+    k = kernels()
+    return k, {n: k.to_backend(v) for n, v in params.items()}, k.to_backend(X.astype(dtype, copy=False))
+
+
+def _finish(k, loss, grads, params, reg):
+    """Gradients back on the host, plus the L2 term."""
+    grads = {n: k.to_numpy(g) for n, g in grads.items()}
+    return loss + _l2(params, reg, grads), grads
 
 
 class TwoLayerNet:
@@ -42,17 +56,16 @@ class TwoLayerNet:
         }
 
     def loss(self, X, y=None):
-        p = self.params
-        X = _cast(X, self.dtype, "TwoLayerNet.loss")
+        k, p, X = _on_backend(self.params, X, self.dtype, "TwoLayerNet.loss")
         hidden, cache1 = layers.affine_relu_forward(X, p["W1"], p["b1"])
         scores, cache2 = layers.affine_forward(hidden, p["W2"], p["b2"])
         if y is None:
-            return scores
+            return k.to_numpy(scores)
         loss, dscores = layers.softmax_loss(scores, y)
         grads = {}
         dhidden, grads["W2"], grads["b2"] = layers.affine_backward(dscores, cache2)
         _, grads["W1"], grads["b1"] = layers.affine_relu_backward(dhidden, cache1)
-        return loss + _l2(p, self.reg, grads), grads
+        return _finish(k, loss, grads, self.params, self.reg)
 
 
 class FullyConnectedNet:
@@ -87,7 +100,6 @@ class FullyConnectedNet:
         self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
 
     def loss(self, X, y=None):
-        p = self.params
         mode = "test" if y is None else "train"
         self.dropout_param["mode"] = mode
         if self.use_dropout and mode == "train":
@@ -95,7 +107,7 @@ class FullyConnectedNet:
                                           else int(self._mask_rng.integers(2 ** 63)))
         for bn_param in self.bn_params:
             bn_param["mode"] = mode
-        out = _cast(X, self.dtype, "FullyConnectedNet.loss")
+        k, p, out = _on_backend(self.params, X, self.dtype, "FullyConnectedNet.loss")
         caches = []
         for i in range(1, self.num_layers):
             out, fc_cache = layers.affine_forward(out, p[f"W{i}"], p[f"b{i}"])
@@ -110,7 +122,7 @@ class FullyConnectedNet:
         last = self.num_layers
         scores, last_cache = layers.affine_forward(out, p[f"W{last}"], p[f"b{last}"])
         if y is None:
-            return scores
+            return k.to_numpy(scores)
         loss, dout = layers.softmax_loss(scores, y)
         grads = {}
         dout, grads[f"W{last}"], grads[f"b{last}"] = layers.affine_backward(dout, last_cache)
@@ -122,7 +134,7 @@ class FullyConnectedNet:
             if self.normalization:
                 dout, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward(dout, bn_cache)
             dout, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dout, fc_cache)
-        return loss + _l2(p, self.reg, grads), grads
+        return _finish(k, loss, grads, self.params, self.reg)
 
 
 class ThreeLayerConvNet:
@@ -148,17 +160,16 @@ class ThreeLayerConvNet:
             self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype)
 
     def loss(self, X, y=None):
-        p = self.params
-        X = _cast(X, self.dtype, "ThreeLayerConvNet.loss")
+        k, p, X = _on_backend(self.params, X, self.dtype, "ThreeLayerConvNet.loss")
         out1, cache1 = layers.conv_relu_pool_forward(X, p["W1"], p["b1"], self.conv_param,
                                                      self.pool_param)
         out2, cache2 = layers.affine_relu_forward(out1, p["W2"], p["b2"])
         scores, cache3 = layers.affine_forward(out2, p["W3"], p["b3"])
         if y is None:
-            return scores
+            return k.to_numpy(scores)
         loss, dscores = layers.softmax_loss(scores, y)
         grads = {}
         dout2, grads["W3"], grads["b3"] = layers.affine_backward(dscores, cache3)
         dout1, grads["W2"], grads["b2"] = layers.affine_relu_backward(dout2, cache2)
         _, grads["W1"], grads["b1"] = layers.conv_relu_pool_backward(dout1, cache1)
-        return loss + _l2(p, self.reg, grads), grads
+        return _finish(k, loss, grads, self.params, self.reg)

@@ -8,8 +8,10 @@ sums that decide a loss are finished by NumPy's pairwise summation.
 import numpy as np
 from numba import njit, prange
 
-# The affine layer is one matrix product: BLAS is already the fastest kernel for it.
-from .numpy_kernels import affine_backward, affine_forward  # noqa: F401  (re-exported)
+# The affine layer is one matrix product, BLAS already the fastest kernel for it; test-mode batch
+# norm is one elementwise pass; the arrays live in host memory as for NumPy.
+from .numpy_kernels import (affine_backward, affine_forward, batchnorm_inference,  # noqa: F401
+                            to_backend, to_numpy)
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
 _SERIAL = dict(cache=True, nogil=True, inline="always")
@@ -265,7 +267,8 @@ def maxpool_forward(x, pool_h, pool_w, stride):
     return out.reshape(n, c, h_out, w_out), argmax.reshape(n, c, h_out, w_out)
 
 
-def maxpool_backward(dout, argmax, x_shape, dtype):
+def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
+    """The geometry arguments are unused here: argmax already says where each gradient goes."""
     n, c, h, w = x_shape
     dx = np.zeros((n * c, h * w), dtype)
     _maxpool_grad(np.ascontiguousarray(dout).reshape(n * c, -1),

@@ -7,6 +7,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
+# ---------------------------------------------------------------- where arrays live
+def to_backend(a):
+    """The array where this backend computes: host memory, as it is."""
+    return a
+
+
+def to_numpy(a):
+    return np.asarray(a)
+
+
 # ---------------------------------------------------------------- affine and relu
 def affine_forward(x2, w, b):
     """out = x2 @ w + b for x2 of shape (N, D)."""
@@ -75,8 +85,9 @@ def maxpool_forward(x, pool_h, pool_w, stride):
     return out, rows * w + cols
 
 
-def maxpool_backward(dout, argmax, x_shape, dtype):
-    """Route each upstream gradient to the input pixel that won its window (windows may overlap)."""
+def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
+    """Route each upstream gradient to the input pixel that won its window (windows may overlap;
+    the pool geometry is implied by argmax here, the GPU kernel needs it)."""
     n, c, h, w = x_shape
     dx = np.zeros((n, c, h * w), dtype)
     n_idx, c_idx = np.ogrid[:n, :c]
@@ -93,6 +104,12 @@ def batchnorm_forward(x, gamma, beta, eps):
     inv_std = 1 / np.sqrt(var + eps)
     xhat = (x - mean) * inv_std
     return gamma * xhat + beta, xhat, mean, var, inv_std
+
+
+def batchnorm_inference(x, gamma, beta, mean, var, eps):
+    """Test-mode batch norm with fixed (running) statistics."""
+    inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+    return gamma * ((x - mean) * inv_std) + beta
 
 
 def batchnorm_backward(dout, xhat, gamma, inv_std):
