@@ -72,6 +72,15 @@ def _flat(a):
     return a.reshape(a.size)
 
 
+@cuda.jit(device=True, inline="always")
+def _unravel4(idx, shape):
+    """(i0, i1, i2, i3) of flat index idx in a C-ordered array of the given 4-d shape."""
+    i3 = idx % shape[3]
+    i2 = (idx // shape[3]) % shape[2]
+    i1 = (idx // (shape[3] * shape[2])) % shape[1]
+    return idx // (shape[3] * shape[2] * shape[1]), i1, i2, i3
+
+
 # ---------------------------------------------------------------- elementwise kernels
 @cuda.jit
 def _relu(x, out):
@@ -351,11 +360,7 @@ def _conv_forward(x, w, b, stride, pad, out):
     idx = cuda.grid(1)
     if idx >= out.size:
         return
-    _, n_f, h_out, w_out = out.shape
-    ow = idx % w_out
-    oh = (idx // w_out) % h_out
-    f = (idx // (w_out * h_out)) % n_f
-    n = idx // (w_out * h_out * n_f)
+    n, f, oh, ow = _unravel4(idx, out.shape)
     c_in, hh, ww = w.shape[1], w.shape[2], w.shape[3]
     h, wid = x.shape[2], x.shape[3]
     acc = x.dtype.type(0)
@@ -376,11 +381,7 @@ def _conv_dx(dout, w, stride, pad, dx):
     idx = cuda.grid(1)
     if idx >= dx.size:
         return
-    _, c_in, h, wid = dx.shape
-    iw = idx % wid
-    ih = (idx // wid) % h
-    c = (idx // (wid * h)) % c_in
-    n = idx // (wid * h * c_in)
+    n, c, ih, iw = _unravel4(idx, dx.shape)
     n_f, _, hh, ww = w.shape
     h_out, w_out = dout.shape[2], dout.shape[3]
     acc = dx.dtype.type(0)
@@ -430,11 +431,7 @@ def _maxpool(x, pool_h, pool_w, stride, out, argmax):
     idx = cuda.grid(1)
     if idx >= out.size:
         return
-    _, n_c, h_out, w_out = out.shape
-    ow = idx % w_out
-    oh = (idx // w_out) % h_out
-    c = (idx // (w_out * h_out)) % n_c
-    n = idx // (w_out * h_out * n_c)
+    n, c, oh, ow = _unravel4(idx, out.shape)
     w = x.shape[3]
     h0, w0 = oh * stride, ow * stride
     best = x[n, c, h0, w0]
@@ -455,11 +452,8 @@ def _maxpool_grad(dout, argmax, pool_h, pool_w, stride, dx):
     idx = cuda.grid(1)
     if idx >= dx.size:
         return
-    _, n_c, h, w = dx.shape
-    iw = idx % w
-    ih = (idx // w) % h
-    c = (idx // (w * h)) % n_c
-    n = idx // (w * h * n_c)
+    n, c, ih, iw = _unravel4(idx, dx.shape)
+    w = dx.shape[3]
     h_out, w_out = dout.shape[2], dout.shape[3]
     me = ih * w + iw
     acc = dx.dtype.type(0)
