@@ -1,0 +1,57 @@
+"""course-grade: release assignments and autograde submissions.
+
+    course-grade release                         # assignments/ from solutions/
+    course-grade check-release                   # exit 1 if assignments/ is out of sync
+    course-grade autograde 01_knn submissions/   # grade, write feedback, results CSV, summary
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from . import grading, release
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--solutions", default="solutions", help="instructor source notebooks")
+    parser.add_argument("--assignments", default="assignments", help="student releases")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    sub.add_parser("check-release", help="fail if assignments/ differs from a fresh release")
+    grade = sub.add_parser("autograde", help="grade a folder of submissions")
+    grade.add_argument("assignment", help="an assignment folder name in solutions/, e.g. 01_knn")
+    grade.add_argument("submissions", help="one subfolder or .zip per student")
+    grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
+    grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
+    grade.add_argument("--timeout", type=int, default=600, help="seconds per submission")
+    grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per notebook cell")
+    grade.add_argument("--memory-mb", type=int, default=4096, help="address space per submission")
+    grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    grade.add_argument("--no-feedback", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        for name in release.release_all(args.solutions, args.assignments):
+            print(f"released {name} -> {Path(args.assignments) / name}")
+        return 0
+    if args.command == "check-release":
+        diffs = release.differences(args.solutions, args.assignments)
+        print("\n".join(diffs) if diffs else "assignments/ is in sync with solutions/")
+        return 1 if diffs else 0
+    solution_folder = Path(args.solutions) / args.assignment
+    if not solution_folder.is_dir():
+        parser.error(f"no assignment {args.assignment!r} in {args.solutions}/")
+    results = grading.autograde(solution_folder, args.submissions, Path(args.course),
+                                timeout=args.timeout, memory_mb=args.memory_mb,
+                                cell_timeout=args.cell_timeout, force=args.force,
+                                feedback=not args.no_feedback)
+    csv_path = Path(args.csv or Path(args.course) / f"{args.assignment}.csv")
+    grading.export_csv(results, csv_path)
+    print(grading.summary(results))
+    print(f"grades: {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The nbgrader course directory the pipeline works in, and its configuration."""
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Written into every course directory. The feedback chain adds ClearHiddenTests: nbgrader's default
+# feedback shows the hidden tests' source to the student.
+CONFIG = '''\
+c = get_config()
+c.CourseDirectory.course_id = "course"
+c.ExecutePreprocessor.timeout = {cell_timeout}
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+'''
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message holds the end of its log."""
+
+
+def notebooks(folder):
+    return sorted(Path(folder).glob("*.ipynb"))
+
+
+def run_nbgrader(course, *args, timeout=None, preexec_fn=None):
+    """Run one nbgrader command in the course directory; raise NbgraderError with its log if it
+    fails. Returns the completed process."""
+    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
+    if proc.returncode:
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def tree_hash(folder):
+    """Hash of every file below folder (names and bytes): what changed, not when."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        if ".ipynb_checkpoints" in path.parts or "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def prepare(course, solution_folder, cell_timeout=30):
+    """Make `course` an nbgrader course directory holding this assignment's source, and register
+    the assignment (its grade cells, checksums and hidden tests) in the gradebook. Regenerates only
+    when the source changed, so earlier grades stay attached to the same cells."""
+    course = Path(course).resolve()
+    solution_folder = Path(solution_folder)
+    name = solution_folder.name
+    course.mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(CONFIG.format(cell_timeout=cell_timeout))
+    source = course / "source" / name
+    stamp = course / f".source-{name}.sha256"
+    wanted = tree_hash(solution_folder)
+    if source.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return course
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(solution_folder, source, ignore=shutil.ignore_patterns(".ipynb_checkpoints",
+                                                                           "__pycache__"))
+    run_nbgrader(course, "generate_assignment", name, "--force")
+    stamp.write_text(wanted)
+    return course
