@@ -1,0 +1,35 @@
+"""The one switch at the top of every notebook: digits (default, offline) or CIFAR-10."""
+import numpy as np
+
+from .cifar10 import DownloadError, get_cifar10_data
+from .digits import get_digits_data
+from .preprocess import add_bias_column
+
+DATASETS = ("digits", "cifar10")
+
+
+def get_dataset(name="digits", rows=False, bias=False, cifar_sizes=(49000, 1000, 1000, 500),
+                dtype=np.float64):
+    """Train/val/test/dev splits ready for the assignments, plus "image_shape" and "class_names".
+
+    rows: flatten images to (N, D); bias: append the bias column (implies rows). For "cifar10",
+    cifar_sizes are (train, val, test, dev); if it cannot be downloaded, the reason is printed and
+    the digits are used instead, so a notebook always runs.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    data = None
+    if name == "cifar10":
+        try:
+            data = get_cifar10_data(*cifar_sizes, dtype=dtype)
+        except DownloadError as err:
+            print(f"CIFAR-10 is not available, so the digits are used instead.\n{err}")
+    if data is None:
+        data = get_digits_data(dtype=dtype)
+    data["image_shape"] = data["X_train"].shape[1:]
+    if rows or bias:
+        for key in [k for k in data if k.startswith("X_")]:
+            data[key] = data[key].reshape(len(data[key]), -1)
+            if bias:
+                data[key] = add_bias_column(data[key])
+    return data
