@@ -114,16 +114,19 @@ def train_linear(loss_fn, X_train, y_train, X_val, y_val, learning_rate, reg, ep
     W = (0.001 * rng.standard_normal((X_train.shape[1], num_classes))).astype(X_train.dtype)
     iterations = max(1, epochs * X_train.shape[0] // batch_size)
     history = []
-    for it in range(iterations):
-        idx = rng.integers(X_train.shape[0], size=batch_size)
-        loss, grad = loss_fn(W, X_train[idx], y_train[idx], reg)
-        if not np.isfinite(loss):
-            break  # diverged: report what we have, the plot shows the blow-up
-        history.append(float(loss))
-        W -= X_train.dtype.type(learning_rate) * grad
-        if on_progress and (it % max(1, iterations // 20) == 0 or it == iterations - 1):
-            on_progress(history)
-    val_acc = float(np.mean(np.argmax(X_val @ W, axis=1) == y_val))
+    # Too large a learning rate overflows on purpose, in a panel made for trying it: the loop
+    # notices (a non-finite loss) and stops, so NumPy's overflow warnings would only be noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for it in range(iterations):
+            idx = rng.integers(X_train.shape[0], size=batch_size)
+            loss, grad = loss_fn(W, X_train[idx], y_train[idx], reg)
+            if not np.isfinite(loss):
+                break
+            history.append(float(loss))
+            W -= X_train.dtype.type(learning_rate) * grad
+            if on_progress and (it % max(1, iterations // 20) == 0 or it == iterations - 1):
+                on_progress(history)
+        val_acc = float(np.mean(np.argmax(X_val @ W, axis=1) == y_val))
     return W, history, val_acc
 
 
@@ -162,8 +165,10 @@ def linear_panel(loss_fn, data, image_shape, class_names):
                                                epochs.value, on_progress=show_curve)
         finally:
             button.disabled = False
+        diverged = len(history) < max(1, epochs.value * len(data["X_train"]) // 200)
         status.value = (f"<b>validation accuracy</b> {val_acc:.3f} after {len(history)} iterations "
-                        f"({time.perf_counter() - started:.1f} s)")
+                        f"({time.perf_counter() - started:.1f} s)"
+                        + ("; <b>the loss diverged</b>: lower the learning rate" if diverged else ""))
         templates.clear_output(wait=True)
         with templates:
             display(vis.show_class_templates(W, class_names, image_shape))

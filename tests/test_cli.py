@@ -20,3 +20,9 @@ def test_bad_backend_is_refused():
     out = subprocess.run([sys.executable, "-m", "course_lib", "--backend", "gpu"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_course_grade_refuses_an_unknown_assignment(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "autograder.cli", "autograde", "99_nothing",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2 and "no assignment '99_nothing' in solutions/" in out.stderr

@@ -1,0 +1,67 @@
+"""The solution notebooks: clean, runnable top to bottom, graded cells well formed, releases in sync."""
+import ast
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder import release
+from notebook_tools import ASSIGNMENTS, NAMES, SOLUTIONS, grade_id, load, source
+
+
+def test_every_assignment_has_a_solution_and_a_release():
+    assert NAMES == ["01_knn", "02_svm", "03_softmax"]
+    for name in NAMES:
+        assert (ASSIGNMENTS / name / f"{name}.ipynb").exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solutions_are_committed_without_outputs(name):
+    release.check_no_outputs(SOLUTIONS / name)
+
+
+def test_release_is_in_sync_with_the_solutions():
+    """assignments/ is what `course-grade release` makes from solutions/, byte for byte."""
+    assert release.differences(SOLUTIONS, ASSIGNMENTS) == []
+
+
+def test_outputs_in_a_solution_are_refused(tmp_path):
+    nb = load(SOLUTIONS / "02_svm" / "02_svm.ipynb")
+    nb["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x"}]
+    (tmp_path / "02_svm").mkdir()
+    nbformat.write(nbformat.from_dict(nb), tmp_path / "02_svm" / "02_svm.ipynb")
+    with pytest.raises(release.OutputsError, match="clear them first"):
+        release.check_no_outputs(tmp_path / "02_svm")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_graded_cells_are_well_formed(name):
+    cells = load(SOLUTIONS / name / f"{name}.ipynb")["cells"]
+    ids = [grade_id(c) for c in cells if grade_id(c)]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    tests = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")
+             and c["cell_type"] == "code"]
+    assert tests and all(c["metadata"]["nbgrader"]["locked"] for c in tests)
+    assert all("### BEGIN HIDDEN TESTS" in source(c) for c in tests), "every test cell has hidden tests"
+    for cell in tests:
+        # nbgrader awards a test cell the value of its last expression when that is a number;
+        # a test cell must end on a statement (or a call that returns None), never a bare value
+        body = source(cell).replace("### BEGIN HIDDEN TESTS", "").replace("### END HIDDEN TESTS", "")
+        last = ast.parse(body).body[-1]
+        assert not isinstance(last, ast.Expr) or isinstance(last.value, ast.Call), grade_id(cell)
+    answers = [c for c in cells if c["cell_type"] == "markdown"
+               and c["metadata"].get("nbgrader", {}).get("grade")]
+    assert len(answers) >= 2, "written questions, graded by hand"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_notebook_runs_top_to_bottom_without_stderr(name, tmp_path):
+    nb = nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("name") != "stderr", f"{grade_id(cell)} wrote to stderr: {out.get('text')}"
+            assert out["output_type"] != "error", f"{grade_id(cell)} raised {out.get('ename')}"
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "gradient ok" in printed or "votes ok" in printed
