@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import integrity
-from .course import NbgraderError, notebooks, prepare
+from .course import NbgraderError, notebooks, prepare, run_nbgrader
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -191,7 +191,6 @@ def autograde(solution_folder, submissions, course, timeout=600, memory_mb=4096,
 
 def _feedback(course, assignment, student):
     try:
-        from .course import run_nbgrader
         run_nbgrader(course, "generate_feedback", assignment, "--student", student, "--force")
     except NbgraderError as err:
         return f"feedback failed: {str(err)[-300:]}"

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from course_lib import use_backend
 from course_lib.classifiers import (KNearestNeighbor, LinearSVM, Softmax, cross_validate_k,
                                     predict_labels, softmax_loss_naive, softmax_loss_vectorized,
                                     svm_loss_naive, svm_loss_vectorized)

@@ -19,7 +19,8 @@ import numpy as np
 try:
     from numba import config as _numba_config, cuda, float32, float64
 except ImportError as err:  # numba without its CUDA target (newer releases ship it as numba-cuda)
-    raise ImportError(f"numba's CUDA target is missing ({err}); install it with pip install .[cuda]")
+    raise ImportError(f"numba's CUDA target is missing ({err}); install it with pip install .[cuda]") \
+        from err
 
 SIMULATED = bool(_numba_config.ENABLE_CUDASIM)
 
