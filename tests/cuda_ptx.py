@@ -48,7 +48,7 @@ def signatures(dt):
 
 class _Hopper:
     """Numba asks the current device for its compute capability when it compiles a device
-    function (here _tree_sum) called from a kernel; without a GPU, answer for an sm_90 one."""
+    function (here _block_sum) called from a kernel; without a GPU, answer for an sm_90 one."""
     compute_capability = (9, 0)
 
 

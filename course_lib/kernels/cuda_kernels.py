@@ -148,20 +148,21 @@ def dropout_backward(dout, mask):
 
 
 # ---------------------------------------------------------------- kernels with shared memory
-def _tree_sum_factory():
-    @cuda.jit(device=True, inline="always")
-    def tree_sum(cache, tid):
-        """Sum cache[0:REDUCE] into cache[0]; every thread of the block must call it."""
-        step = REDUCE // 2
-        while step > 0:
-            if tid < step:
-                cache[tid] += cache[tid + step]
-            cuda.syncthreads()
-            step //= 2
-    return tree_sum
-
-
-_tree_sum = _tree_sum_factory()
+@cuda.jit(device=True, inline="always")
+def _block_sum(cache, tid, value):
+    """Sum `value` over the REDUCE threads of the block; every thread gets the total. cache is a
+    shared array of REDUCE elements, free again when this returns."""
+    cache[tid] = value
+    cuda.syncthreads()
+    step = REDUCE // 2
+    while step > 0:
+        if tid < step:
+            cache[tid] += cache[tid + step]
+        cuda.syncthreads()
+        step //= 2
+    total = cache[0]
+    cuda.syncthreads()  # everyone has read the total before the cache is written again
+    return total
 
 
 def _typed_kernels(nbtype):
@@ -204,11 +205,9 @@ def _typed_kernels(nbtype):
         acc = a.dtype.type(0)
         for i in range(tid, a.shape[0], REDUCE):
             acc += a[i, j]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
-            out[j] = cache[0]
+            out[j] = total
 
     @cuda.jit
     def conv_dw(x, dout, stride, pad, dw):
@@ -232,11 +231,9 @@ def _typed_kernels(nbtype):
             iw = ow * stride + j - pad
             if 0 <= ih < h and 0 <= iw < w:
                 acc += dout[n, f, oh, ow] * x[n, c, ih, iw]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
-            dw[f, c, i, j] = cache[0]
+            dw[f, c, i, j] = total
 
     @cuda.jit
     def channel_sums(dout, out):
@@ -247,11 +244,9 @@ def _typed_kernels(nbtype):
         acc = dout.dtype.type(0)
         for p in range(tid, n_img * h * w, REDUCE):
             acc += dout[p // (h * w), f, (p // w) % h, p % w]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
-            out[f] = cache[0]
+            out[f] = total
 
     @cuda.jit
     def batchnorm_stats(x, eps, mean, var, inv_std):
@@ -262,21 +257,15 @@ def _typed_kernels(nbtype):
         acc = x.dtype.type(0)
         for i in range(tid, n, REDUCE):
             acc += x[i, j]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
-        mu = cache[0] / x.dtype.type(n)
-        cuda.syncthreads()  # everyone has read cache[0] before it is reused
+        mu = _block_sum(cache, tid, acc) / x.dtype.type(n)
         acc = x.dtype.type(0)
         for i in range(tid, n, REDUCE):
             delta = x[i, j] - mu
             acc += delta * delta
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
             mean[j] = mu
-            var[j] = cache[0] / x.dtype.type(n)
+            var[j] = total / x.dtype.type(n)
             inv_std[j] = x.dtype.type(1) / math.sqrt(var[j] + eps)
 
     @cuda.jit
@@ -287,20 +276,15 @@ def _typed_kernels(nbtype):
         acc = dout.dtype.type(0)
         for i in range(tid, dout.shape[0], REDUCE):
             acc += dout[i, j]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
-            dbeta[j] = cache[0]
-        cuda.syncthreads()
+            dbeta[j] = total
         acc = dout.dtype.type(0)
         for i in range(tid, dout.shape[0], REDUCE):
             acc += dout[i, j] * xhat[i, j]
-        cache[tid] = acc
-        cuda.syncthreads()
-        _tree_sum(cache, tid)
+        total = _block_sum(cache, tid, acc)
         if tid == 0:
-            dgamma[j] = cache[0]
+            dgamma[j] = total
 
     return gemm, column_sums, conv_dw, channel_sums, batchnorm_stats, batchnorm_param_grads
 
