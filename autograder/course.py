@@ -36,13 +36,16 @@ def run_nbgrader(course, *args, timeout=None, preexec_fn=None):
     return proc
 
 
-def tree_hash(folder):
-    """Hash of every file below folder (names and bytes): what changed, not when."""
+def tree_hash(path):
+    """Hash of a file, or of every file below a folder (names and bytes): what changed, not when."""
+    path = Path(path)
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        if ".ipynb_checkpoints" in path.parts or "__pycache__" in path.parts:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if ".ipynb_checkpoints" in f.parts or "__pycache__" in f.parts:
             continue
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+        name = f.name if f == path else str(f.relative_to(path))
+        digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

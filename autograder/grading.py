@@ -7,7 +7,6 @@ malformed notebook is recorded for that student and the others go on. Results ar
 loses nothing and a rerun regrades only submissions that changed (or all, with force).
 """
 import csv
-import hashlib
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import integrity
-from .course import NbgraderError, notebooks, prepare, run_nbgrader
+from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -36,14 +35,6 @@ def find_submissions(folder):
         if path.is_dir() or path.suffix == ".zip":
             found[path.stem if path.suffix == ".zip" else path.name] = path
     return found
-
-
-def _hash(path):
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        digest.update(f.name.encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()
 
 
 def _extract_notebooks(submission, names, target):
@@ -117,8 +108,7 @@ def _totals(tests):
 
 def grade_student(course, assignment, student, submission, expected, timeout, memory_mb):
     """Grade one submission and return its result record (never raises for the student's faults)."""
-    record = {"hash": _hash(submission), "status": "graded", "message": "", "integrity": [],
-              "tests": {}, **_totals({})}
+    record = {"status": "graded", "message": "", "integrity": [], "tests": {}, **_totals({})}
     if not STUDENT_ID.match(student):
         return dict(record, status="rejected", message=f"invalid student id {student!r}")
     target = course / "submitted" / student / assignment
@@ -176,10 +166,12 @@ def autograde(solution_folder, submissions, course, timeout=600, memory_mb=4096,
     students = find_submissions(submissions)
     for student, path in tqdm(students.items(), desc=f"grading {assignment}", unit="student",
                               disable=not progress):
-        if not force and results.get(student, {}).get("hash") == _hash(path) \
+        digest = tree_hash(path)
+        if not force and results.get(student, {}).get("hash") == digest \
                 and results[student]["status"] != "timeout":
             continue  # already graded, unchanged
         record = grade_student(course, assignment, student, path, expected, timeout, memory_mb)
+        record["hash"] = digest
         if feedback and record["status"] == "graded":
             record["feedback"] = _feedback(course, assignment, student)
         results[student] = record

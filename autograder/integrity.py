@@ -5,6 +5,7 @@ nbgrader metadata was stripped, simply scores 0 without a word. These checks fin
 grade report can flag them instead of skipping them silently.
 """
 import json
+from pathlib import Path
 
 
 def _grade_cells(nb):
@@ -24,9 +25,9 @@ def _source(cell):
 
 def check(released_path, submitted_path):
     """A list of findings, each a short sentence; empty when the test cells are intact."""
-    released = _grade_cells(json.loads(open(released_path, encoding="utf-8").read()))
+    released = _grade_cells(json.loads(Path(released_path).read_text(encoding="utf-8")))
     try:
-        submitted_nb = json.loads(open(submitted_path, encoding="utf-8").read())
+        submitted_nb = json.loads(Path(submitted_path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         return [f"the notebook is not valid JSON ({err}); nothing could be graded"]
     submitted = _grade_cells(submitted_nb)

@@ -40,14 +40,6 @@ def timed(fn, repeat, sync):
     return statistics.median(times)
 
 
-def numba_sync():
-    cuda.synchronize()
-
-
-def torch_sync():
-    torch.cuda.synchronize()
-
-
 def conv(x_shape, w_shape, pad, dtype, repeat):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -62,7 +54,7 @@ def conv(x_shape, w_shape, pad, dtype, repeat):
         CK.conv_forward(xd, wd, bd, 1, pad)
         CK.conv_backward(dd, xd, wd, 1, pad)
 
-    times = {"course_lib cuda": timed(ours, repeat, numba_sync)}
+    times = {"course_lib cuda": timed(ours, repeat, cuda.synchronize)}
     if TORCH_CUDA:
         tx, tw, tb = (torch.from_numpy(a).cuda().requires_grad_() for a in (x, w, b))
         td = torch.from_numpy(dout).cuda()
@@ -71,9 +63,9 @@ def conv(x_shape, w_shape, pad, dtype, repeat):
             tx.grad = tw.grad = tb.grad = None
             F.conv2d(tx, tw, tb, padding=pad).backward(td)
 
-        times["PyTorch CUDA"] = timed(peer, repeat, torch_sync)
-    transfer = {"to device": timed(lambda: CK.to_backend(x), repeat, numba_sync),
-                "to host": timed(lambda: xd.copy_to_host(), repeat, numba_sync)}
+        times["PyTorch CUDA"] = timed(peer, repeat, torch.cuda.synchronize)
+    transfer = {"to device": timed(lambda: CK.to_backend(x), repeat, cuda.synchronize),
+                "to host": timed(lambda: xd.copy_to_host(), repeat, cuda.synchronize)}
     return times, transfer, x.nbytes
 
 
@@ -86,7 +78,7 @@ def pool(x_shape, dtype, repeat):
         _, argmax = CK.maxpool_forward(xd, 2, 2, 2)
         CK.maxpool_backward(dd, argmax, x.shape, x.dtype, 2, 2, 2)
 
-    times = {"course_lib cuda": timed(ours, repeat, numba_sync)}
+    times = {"course_lib cuda": timed(ours, repeat, cuda.synchronize)}
     if TORCH_CUDA:
         tx = torch.from_numpy(x).cuda().requires_grad_()
         td = torch.ones(dd.shape, dtype=tx.dtype, device="cuda")
@@ -95,7 +87,7 @@ def pool(x_shape, dtype, repeat):
             tx.grad = None
             F.max_pool2d(tx, 2, 2).backward(td)
 
-        times["PyTorch CUDA"] = timed(peer, repeat, torch_sync)
+        times["PyTorch CUDA"] = timed(peer, repeat, torch.cuda.synchronize)
     return times
 
 
@@ -103,10 +95,10 @@ def knn(m, n, d, repeat):
     rng = np.random.default_rng(2)
     a, b = rng.random((m, d)) * 255, rng.random((n, d)) * 255
     ad, bd = CK.to_backend(a), CK.to_backend(b)
-    times = {"course_lib cuda": timed(lambda: CK.pairwise_distances(ad, bd), repeat, numba_sync)}
+    times = {"course_lib cuda": timed(lambda: CK.pairwise_distances(ad, bd), repeat, cuda.synchronize)}
     if TORCH_CUDA:
         ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
-        times["PyTorch CUDA cdist"] = timed(lambda: torch.cdist(ta, tb), repeat, torch_sync)
+        times["PyTorch CUDA cdist"] = timed(lambda: torch.cdist(ta, tb), repeat, torch.cuda.synchronize)
     return times
 
 

@@ -49,8 +49,6 @@ def to_backend(a):
     return a if is_device(a) else cuda.to_device(np.ascontiguousarray(a))
 
 
-to_device = to_backend
-
 
 def to_numpy(a):
     return a.copy_to_host() if is_device(a) else np.asarray(a)
@@ -116,7 +114,7 @@ def _multiply(a, b, out):
 
 def _flat_on_device(first, *rest):
     """Whether the caller works on the device, and its arrays flattened on the device."""
-    return is_device(first), [_flat(to_device(a)) for a in (first,) + rest]
+    return is_device(first), [_flat(to_backend(a)) for a in (first,) + rest]
 
 
 def relu_forward(x):
@@ -325,7 +323,7 @@ def _add_row(a, row):
 
 def affine_forward(x2, w, b):
     on_device = is_device(x2)
-    xd, wd, bd = to_device(x2), to_device(w), to_device(b)
+    xd, wd, bd = to_backend(x2), to_backend(w), to_backend(b)
     out = _matmul(xd, wd)
     _add_row[_blocks(out.size), THREADS](out, bd)
     return _result(on_device, out)
@@ -333,7 +331,7 @@ def affine_forward(x2, w, b):
 
 def affine_backward(dout, x2, w):
     on_device = is_device(dout)
-    dd, xd, wd = to_device(dout), to_device(x2), to_device(w)
+    dd, xd, wd = to_backend(dout), to_backend(x2), to_backend(w)
     return _result(on_device, _matmul(dd, wd, trans_b=True), _matmul(xd, dd, trans_a=True),
                    _column_sums(dd))
 
@@ -392,7 +390,7 @@ def _conv_out_shape(x, w, stride, pad):
 
 def conv_forward(x, w, b, stride, pad):
     on_device = is_device(x)
-    xd, wd, bd = to_device(x), to_device(w), to_device(b)
+    xd, wd, bd = to_backend(x), to_backend(w), to_backend(b)
     out = _empty(_conv_out_shape(x, w, stride, pad), x.dtype)
     _conv_forward[_blocks(out.size), THREADS](xd, wd, bd, stride, pad, out)
     return _result(on_device, out)
@@ -400,7 +398,7 @@ def conv_forward(x, w, b, stride, pad):
 
 def conv_backward(dout, x, w, stride, pad):
     on_device = is_device(dout)
-    dd, xd, wd = to_device(dout), to_device(x), to_device(w)
+    dd, xd, wd = to_backend(dout), to_backend(x), to_backend(w)
     dx = _empty(x.shape, x.dtype)
     _conv_dx[_blocks(dx.size), THREADS](dd, wd, stride, pad, dx)
     dw = _empty(w.shape, w.dtype)
@@ -460,7 +458,7 @@ def _maxpool_grad(dout, argmax, pool_h, pool_w, stride, dx):
 
 def maxpool_forward(x, pool_h, pool_w, stride):
     on_device = is_device(x)
-    xd = to_device(x)
+    xd = to_backend(x)
     n, c, h, w = x.shape
     shape = (n, c, (h - pool_h) // stride + 1, (w - pool_w) // stride + 1)
     out, argmax = _empty(shape, x.dtype), _empty(shape, np.intp)
@@ -470,7 +468,7 @@ def maxpool_forward(x, pool_h, pool_w, stride):
 
 def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
     on_device = is_device(dout)
-    dd, ad = to_device(dout), to_device(argmax)
+    dd, ad = to_backend(dout), to_backend(argmax)
     dx = _empty(x_shape, dtype)
     _maxpool_grad[_blocks(dx.size), THREADS](dd, ad, pool_h, pool_w, stride, dx)
     return _result(on_device, dx)
@@ -498,7 +496,7 @@ def _batchnorm_dx(dout, xhat, gamma, inv_std, dgamma, dbeta, dx):
 
 def batchnorm_forward(x, gamma, beta, eps):
     on_device = is_device(x)
-    xd, gd, bd = to_device(x), to_device(gamma), to_device(beta)
+    xd, gd, bd = to_backend(x), to_backend(gamma), to_backend(beta)
     d = x.shape[1]
     mean, var, inv_std = (_empty(d, x.dtype) for _ in range(3))
     _typed("batchnorm_stats", x.dtype)[d, REDUCE](xd, x.dtype.type(eps), mean, var, inv_std)
@@ -509,7 +507,7 @@ def batchnorm_forward(x, gamma, beta, eps):
 
 def batchnorm_backward(dout, xhat, gamma, inv_std):
     on_device = is_device(dout)
-    dd, xd, gd, sd = (to_device(a) for a in (dout, xhat, gamma, inv_std))
+    dd, xd, gd, sd = (to_backend(a) for a in (dout, xhat, gamma, inv_std))
     d = dout.shape[1]
     dgamma, dbeta = _empty(d, dout.dtype), _empty(d, dout.dtype)
     _typed("batchnorm_param_grads", dout.dtype)[d, REDUCE](dd, xd, dgamma, dbeta)
@@ -529,7 +527,7 @@ def _batchnorm_inference(x, gamma, beta, mean, var, eps, out):
 
 def batchnorm_inference(x, gamma, beta, mean, var, eps):
     on_device = is_device(x)
-    args = [to_device(a) for a in (x, gamma, beta, mean, var)]
+    args = [to_backend(a) for a in (x, gamma, beta, mean, var)]
     out = _empty(x.shape, x.dtype)
     _batchnorm_inference[_blocks(out.size), THREADS](*args, x.dtype.type(eps), out)
     return _result(on_device, out)
@@ -585,8 +583,8 @@ def _softmax_rows(scores, y, row_loss, dscores):
 
 def _row_loss(kernel, scores, y):
     on_device = is_device(scores)
-    sd = to_device(scores)
-    yd = to_device(np.asarray(to_numpy(y), dtype=np.intp))
+    sd = to_backend(scores)
+    yd = to_backend(np.asarray(to_numpy(y), dtype=np.intp))
     n = scores.shape[0]
     row_loss, dscores = _empty(n, scores.dtype), _empty(scores.shape, scores.dtype)
     kernel[_blocks(n), THREADS](sd, yd, row_loss, dscores)
@@ -624,7 +622,7 @@ def _distances_from_gram(gram, sq_a, sq_b):
 
 def pairwise_distances(a, b):
     on_device = is_device(a)
-    ad, bd = to_device(a), to_device(b)
+    ad, bd = to_backend(a), to_backend(b)
     sq_a, sq_b = _empty(a.shape[0], a.dtype), _empty(b.shape[0], b.dtype)
     _squared_norms[_blocks(a.shape[0]), THREADS](ad, sq_a)
     _squared_norms[_blocks(b.shape[0]), THREADS](bd, sq_b)
