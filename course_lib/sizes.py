@@ -66,6 +66,31 @@ def same_padding(filter_size):
     return (filter_size - 1) // 2
 
 
+def conv_arithmetic(size, filter_size, stride=1, pad=0, filters=1, channels=3, bytes_per_value=4):
+    """Everything about one conv layer on a size x size x channels input, for the explorer widget:
+    the formula with its numbers, whether it is valid (and why not), the output size, the
+    parameters, the activation memory, and where the filter windows start along one axis of the
+    padded input (for an invalid stride, the windows that fit and the columns left over)."""
+    span = size - filter_size + 2 * pad
+    result = {"size": size, "filter_size": filter_size, "stride": stride, "pad": pad,
+              "filters": filters, "channels": channels,
+              "formula": f"({size} - {filter_size} + 2*{pad}) / {stride} + 1",
+              "weights": filter_size * filter_size * channels * filters, "biases": filters}
+    result["params"] = result["weights"] + result["biases"]
+    try:
+        out = conv_output_size(size, filter_size, stride, pad)
+    except InvalidGeometryError as err:
+        fits = span // stride + 1 if span >= 0 else 0
+        result.update(valid=False, output=None, reason=str(err), activations=None, memory=None,
+                      window_starts=[i * stride for i in range(fits)],
+                      left_over=span - (fits - 1) * stride if fits else None)
+        return result
+    result.update(valid=True, output=out, reason=None, activations=out * out * filters,
+                  memory=out * out * filters * bytes_per_value,
+                  window_starts=[i * stride for i in range(out)], left_over=0)
+    return result
+
+
 # ---------------------------------------------------------------- layer specs
 @dataclass(frozen=True)
 class Input:

@@ -8,25 +8,24 @@ dict with the same keys as params; without y it returns class scores of shape (N
     solver.train()            # afterwards model.params holds the best parameters on validation
     solver.loss_history, solver.train_acc_history, solver.val_acc_history
 """
-import os
-import pickle
-import tempfile
-
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import optim
+from .storage import save_pickle
 
 
 class Solver:
     def __init__(self, model, data, *, update_rule="sgd", optim_config=None, lr_decay=1.0,
                  batch_size=100, num_epochs=10, num_train_samples=1000, num_val_samples=None,
-                 checkpoint_name=None, print_every=10, verbose=True, progress=False, seed=None):
+                 checkpoint_name=None, print_every=10, verbose=True, progress=False, seed=None,
+                 callback=None):
         """data: dict with X_train, y_train, X_val, y_val. lr_decay multiplies the learning rate
         after each epoch. Accuracy on the training set is estimated on num_train_samples random
         samples (None: all). progress=True shows a tqdm bar (kept off in graded cells: it writes
         to stderr outside a notebook). checkpoint_name writes "<name>_epoch_<e>.pkl" after each
-        epoch, atomically."""
+        epoch, atomically. callback(solver) is called every print_every iterations and after
+        every epoch: what a live plot hooks into."""
         missing = {"X_train", "y_train", "X_val", "y_val"} - set(data)
         if missing:
             raise KeyError(f"Solver: data is missing {sorted(missing)}")
@@ -48,6 +47,7 @@ class Solver:
         self.print_every = print_every
         self.verbose = verbose
         self.progress = progress
+        self.callback = callback
         self.rng = np.random.default_rng(seed)
         self._reset()
 
@@ -103,8 +103,11 @@ class Solver:
             for t in range(total):
                 self._step()
                 bar.update(1)
-                if self.verbose and t % self.print_every == 0:
-                    print(f"(Iteration {t + 1} / {total}) loss: {self.loss_history[-1]:f}")
+                if t % self.print_every == 0:
+                    if self.verbose:
+                        print(f"(Iteration {t + 1} / {total}) loss: {self.loss_history[-1]:f}")
+                    if self.callback:
+                        self.callback(self)
                 if (t + 1) % iterations_per_epoch == 0:
                     self.epoch += 1
                     for config in self.optim_configs.values():
@@ -112,6 +115,8 @@ class Solver:
                             config["learning_rate"] *= self.lr_decay
                     self._end_epoch()
                     self._save_checkpoint()
+                    if self.callback:
+                        self.callback(self)
         self.model.params = self.best_params
         return self
 
@@ -127,14 +132,6 @@ class Solver:
                  "loss_history": self.loss_history, "train_acc_history": self.train_acc_history,
                  "val_acc_history": self.val_acc_history}
         path = f"{self.checkpoint_name}_epoch_{self.epoch}.pkl"
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(state, f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        save_pickle(state, path)
         if self.verbose:
             print(f"Saved checkpoint to {path}")

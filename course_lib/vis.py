@@ -76,3 +76,18 @@ def plot_history(history):
     acc_ax.legend()
     fig.tight_layout()
     return fig
+
+
+def show_images(images, titles=(), size=1.6, cmap=None):
+    """A row of images (C, H, W), each rescaled to [0, 1] on its own, with optional titles."""
+    fig = Figure(figsize=(size * len(images), size + 0.3))
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(1, len(images), i + 1)
+        image = np.asarray(image)
+        unit = _as_hwc(_to_unit_range(image)) if image.ndim == 3 else _to_unit_range(image)
+        ax.imshow(unit, cmap=cmap or ("gray" if unit.ndim == 2 else None))
+        if i < len(titles):
+            ax.set_title(titles[i], fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -148,3 +148,28 @@ def test_solver_checks_its_data(rng):
 def test_progress_bar_off_by_default(rng, capsys):
     make_solver(rng, num_epochs=1).train()
     assert capsys.readouterr().err == ""
+
+
+def test_solver_callback_sees_training_as_it_goes(digits):
+    from course_lib.classifiers.nets import TwoLayerNet
+    seen = []
+    model = TwoLayerNet(64, 20, 10, weight_scale=1e-2, seed=0)
+    Solver(model, digits | {"X_train": digits["X_train"][:200], "y_train": digits["y_train"][:200]},
+           num_epochs=2, batch_size=50, print_every=2, verbose=False,
+           callback=lambda s: seen.append((len(s.loss_history), s.epoch))).train()
+    # every 2nd of 8 iterations (1, 3, 5, 7 done) and after each of the 2 epochs
+    assert seen == [(1, 0), (3, 0), (4, 1), (5, 1), (7, 1), (8, 2)]
+
+
+def test_save_pickle_keeps_the_old_file_when_writing_fails(tmp_path):
+    from course_lib.storage import load_pickle, save_pickle
+    path = tmp_path / "model.pkl"
+    save_pickle({"a": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        save_pickle({"a": Unpicklable()}, path)
+    assert load_pickle(path) == {"a": 1} and list(tmp_path.iterdir()) == [path]

@@ -111,3 +111,21 @@ def test_rounding_modes():
 def test_network_must_start_with_input():
     with pytest.raises(ValueError, match="must start with Input"):
         sizes.network_table([Conv(3, 3), FC(10)])
+
+
+def test_conv_arithmetic_of_a_valid_layer():
+    r = sizes.conv_arithmetic(32, 5, stride=1, pad=2, filters=10, channels=3)
+    assert r["valid"] and r["output"] == 32
+    assert r["params"] == 5 * 5 * 3 * 10 + 10 == 760
+    assert r["activations"] == 32 * 32 * 10 and r["memory"] == 4 * 32 * 32 * 10
+    assert r["window_starts"] == list(range(32)) and r["left_over"] == 0
+
+
+def test_conv_arithmetic_explains_an_impossible_stride():
+    r = sizes.conv_arithmetic(7, 3, stride=3)
+    assert not r["valid"] and r["output"] is None and r["memory"] is None
+    assert "(7 - 3 + 2*0) / 3 + 1 = 2.33333 is not a whole number" in r["reason"]
+    # windows start at 0 and 3 and cover columns 0..5: column 6 is left over
+    assert r["window_starts"] == [0, 3] and r["left_over"] == 1
+    too_big = sizes.conv_arithmetic(3, 5)
+    assert not too_big["valid"] and too_big["window_starts"] == [] and "does not fit" in too_big["reason"]

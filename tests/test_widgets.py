@@ -60,3 +60,46 @@ def test_train_linear_stops_on_divergence(rows):
                                          data["y_train"], data["X_val"], data["y_val"],
                                          learning_rate=1e6, reg=1.0, epochs=5)
     assert all(np.isfinite(history))
+
+
+def test_conv_panel_recomputes_and_explains(tmp_path):
+    panel = widgets.conv_panel(size=7, filter_size=3, stride=1)
+    assert panel.result["output"] == 5 and "= <b>5</b>" in panel.report.value
+    panel.controls["stride"].value = 2
+    assert panel.result["output"] == 3 and "3x3x4" in panel.report.value
+    panel.controls["stride"].value = 3
+    assert not panel.result["valid"] and "impossible" in panel.report.value
+    widgets.conv_figure(panel.result).savefig(tmp_path / "invalid.png")
+
+
+def test_train_net_learns_the_digits_and_reports_divergence(digits):
+    result = widgets.train_net(digits, [40], update_rule="adam", learning_rate=1e-2, epochs=3)
+    assert result["diverged"] is None and result["val_acc"] > 0.85
+    assert result["model"].params["W1"].shape == (64, 40)
+    blown = widgets.train_net(digits, [40], update_rule="sgd", learning_rate=1e3, weight_scale=1,
+                              epochs=2)
+    assert "lower the learning rate" in blown["diverged"]
+
+
+def test_net_panel_trains_with_its_controls_and_draws_live(digits, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets.nets.vis, "plot_history",
+                        lambda solver: drawn.append(len(solver.loss_history)) or "figure")
+    panel = widgets.net_panel(digits, epochs=2)
+    panel.controls["hidden_size"].value = 30
+    panel.controls["batchnorm"].value = True
+    panel.controls["train"].click()
+    model = panel.result["model"]
+    assert model.params["W1"].shape == (64, 30) and "gamma1" in model.params
+    assert len(drawn) > 2 and drawn == sorted(drawn), "curves redrawn as training goes"
+    assert "best validation accuracy" in panel.status.value
+
+
+def test_class_visualization_panel_shows_an_image(digits):
+    from course_lib.classifiers.nets import ThreeLayerConvNet
+    model = ThreeLayerConvNet((1, 8, 8), 4, 3, 16, 10, weight_scale=0.1, dtype=np.float64, seed=1)
+    panel = widgets.class_visualization_panel(model, (1, 8, 8), [str(d) for d in range(10)])
+    panel.controls["target"].value = 4
+    panel.controls["num_iterations"].value = 30
+    panel.controls["run"].click()
+    assert panel.image.shape == (1, 8, 8) and "score of <b>4</b>" in panel.status.value

@@ -161,15 +161,43 @@ class ThreeLayerConvNet:
 
     def loss(self, X, y=None):
         k, p, X = _on_backend(self.params, X, self.dtype, "ThreeLayerConvNet.loss")
+        scores, caches = self._forward(p, X)
+        if y is None:
+            return k.to_numpy(scores)
+        loss, dscores = layers.softmax_loss(scores, y)
+        _, grads = self._backward(dscores, caches)
+        return _finish(k, loss, grads, self.params, self.reg)
+
+    def score_gradient(self, X, classes):
+        """Scores (N, C) and the gradient of sum_i scores[i, classes[i]] with respect to the images
+        X: what saliency maps, fooling images and class visualisation climb. Weights are fixed."""
+        k, p, Xb = _on_backend(self.params, X, self.dtype, "ThreeLayerConvNet.score_gradient")
+        classes = np.asarray(classes)
+        if classes.shape != (Xb.shape[0],):
+            raise ValueError(f"ThreeLayerConvNet.score_gradient: one class per image expected, got "
+                             f"classes of shape {classes.shape} for X of shape {tuple(Xb.shape)}")
+        scores, caches = self._forward(p, Xb)
+        scores = k.to_numpy(scores)
+        if classes.size and not 0 <= classes.min() <= classes.max() < scores.shape[1]:
+            raise ValueError(f"ThreeLayerConvNet.score_gradient: classes must lie in "
+                             f"[0, {scores.shape[1]}), got {classes.min()}..{classes.max()}")
+        dscores = np.zeros_like(scores)
+        dscores[np.arange(len(classes)), classes] = 1
+        dX, _ = self._backward(k.to_backend(dscores), caches)
+        return scores, k.to_numpy(dX)
+
+    def _forward(self, p, X):
         out1, cache1 = layers.conv_relu_pool_forward(X, p["W1"], p["b1"], self.conv_param,
                                                      self.pool_param)
         out2, cache2 = layers.affine_relu_forward(out1, p["W2"], p["b2"])
         scores, cache3 = layers.affine_forward(out2, p["W3"], p["b3"])
-        if y is None:
-            return k.to_numpy(scores)
-        loss, dscores = layers.softmax_loss(scores, y)
+        return scores, (cache1, cache2, cache3)
+
+    def _backward(self, dscores, caches):
+        """(dX, grads) from the gradient of the scores."""
+        cache1, cache2, cache3 = caches
         grads = {}
         dout2, grads["W3"], grads["b3"] = layers.affine_backward(dscores, cache3)
         dout1, grads["W2"], grads["b2"] = layers.affine_relu_backward(dout2, cache2)
-        _, grads["W1"], grads["b1"] = layers.conv_relu_pool_backward(dout1, cache1)
-        return _finish(k, loss, grads, self.params, self.reg)
+        dX, grads["W1"], grads["b1"] = layers.conv_relu_pool_backward(dout1, cache1)
+        return dX, grads

@@ -1,0 +1,95 @@
+"""The k-nearest-neighbour panel (assignment 1.1): distances once per metric, then votes."""
+import numpy as np
+from IPython.display import display
+
+from ..classifiers.knn import KNearestNeighbor, predict_labels
+
+METRICS = ("L2", "L1")
+
+
+def l1_distances(X, X_train, chunk=256):
+    """Manhattan distances between rows, computed in chunks of test rows to bound memory."""
+    out = np.empty((X.shape[0], X_train.shape[0]), X.dtype)
+    for start in range(0, X.shape[0], chunk):
+        out[start:start + chunk] = np.abs(X[start:start + chunk, None, :] - X_train[None]).sum(axis=2)
+    return out
+
+
+class KnnExplorer:
+    """Distances are computed once per metric; every query after that is a vote."""
+
+    def __init__(self, X_train, y_train, X_test, y_test):
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self._dists = {}
+
+    def distances(self, metric):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        if metric not in self._dists:
+            self._dists[metric] = (
+                KNearestNeighbor().train(self.X_train, self.y_train).compute_distances_no_loops(self.X_test)
+                if metric == "L2" else l1_distances(self.X_test, self.X_train))
+        return self._dists[metric]
+
+    def report(self, k, metric, index):
+        """Accuracy over the test set, and for test image `index` its k nearest training images."""
+        dists = self.distances(metric)
+        predictions = predict_labels(dists, self.y_train, k)
+        nearest = np.argsort(dists[index], kind="stable")[:k]
+        return {"accuracy": float(np.mean(predictions == self.y_test)),
+                "prediction": int(predictions[index]), "label": int(self.y_test[index]),
+                "neighbours": nearest, "neighbour_labels": self.y_train[nearest]}
+
+
+def knn_report(X_train, y_train, X_test, y_test, k=1, metric="L2", index=0):
+    return KnnExplorer(X_train, y_train, X_test, y_test).report(k, metric, index)
+
+
+def _image(row, image_shape):
+    image = row.reshape(image_shape)
+    image = (image - image.min()) / (np.ptp(image) or 1)
+    return image[0] if image_shape[0] == 1 else image.transpose(1, 2, 0)
+
+
+def neighbours_figure(explorer, report, index, image_shape, class_names):
+    from matplotlib.figure import Figure
+    k = len(report["neighbours"])
+    fig = Figure(figsize=(1.4 * (k + 1), 1.8))
+    ax = fig.add_subplot(1, k + 1, 1)
+    ax.imshow(_image(explorer.X_test[index], image_shape), cmap="gray")
+    ax.set_title(f"test: {class_names[report['label']]}\nvote: {class_names[report['prediction']]}",
+                 fontsize=8)
+    ax.axis("off")
+    for i, (j, label) in enumerate(zip(report["neighbours"], report["neighbour_labels"]), start=2):
+        ax = fig.add_subplot(1, k + 1, i)
+        ax.imshow(_image(explorer.X_train[j], image_shape), cmap="gray")
+        ax.set_title(class_names[label], fontsize=8)
+        ax.axis("off")
+    return fig
+
+
+def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=20):
+    """Sliders for k and the test image, a choice of distance; shows the accuracy on the test set
+    and the chosen image's nearest neighbours."""
+    import ipywidgets as w
+    explorer = KnnExplorer(X_train, y_train, X_test, y_test)
+    k = w.IntSlider(value=1, min=1, max=max_k, description="k")
+    metric = w.Dropdown(options=METRICS, value="L2", description="distance")
+    index = w.IntSlider(value=0, min=0, max=len(X_test) - 1, description="test image")
+    status = w.HTML()
+    out = w.Output()
+
+    def update(_=None):
+        report = explorer.report(k.value, metric.value, index.value)
+        status.value = (f"<b>accuracy</b> {report['accuracy']:.3f} with k={k.value}, "
+                        f"{metric.value} distance")
+        out.clear_output(wait=True)
+        with out:
+            display(neighbours_figure(explorer, report, index.value, image_shape, class_names))
+
+    for control in (k, metric, index):
+        control.observe(update, names="value")
+    update()
+    panel = w.VBox([w.HBox([k, metric, index]), status, out])
+    panel.explorer, panel.status = explorer, status
+    return panel

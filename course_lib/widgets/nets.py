@@ -1,0 +1,88 @@
+"""The network-training panel (assignments 2.1, 2.2): depth, width, update rule, learning rate,
+weight scale, regularisation, dropout keep probability and batch norm, with live training curves."""
+import time
+
+import numpy as np
+from IPython.display import display
+
+from .. import vis
+from ..classifiers.nets import FullyConnectedNet
+from ..optim import RULES
+from ..solver import Solver
+
+
+def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, weight_scale=1e-2,
+              reg=0.0, epochs=5, keep=1.0, normalization=None, batch_size=100, seed=0,
+              on_progress=None, dtype=np.float32):
+    """Train a FullyConnectedNet on data (rows) with the Solver. on_progress(solver) is called as
+    training goes. Returns {"model", "solver", "val_acc", "diverged"}: a learning rate too large
+    for the weights stops training with the reason in "diverged" instead of raising."""
+    X_train = data["X_train"].reshape(len(data["X_train"]), -1)
+    rows = {"X_train": X_train.astype(dtype), "y_train": data["y_train"],
+            "X_val": data["X_val"].reshape(len(data["X_val"]), -1).astype(dtype),
+            "y_val": data["y_val"]}
+    num_classes = int(max(rows["y_train"].max(), rows["y_val"].max())) + 1
+    model = FullyConnectedNet(list(hidden_dims), input_dim=X_train.shape[1], num_classes=num_classes,
+                              dropout_keep_ratio=keep, normalization=normalization, reg=reg,
+                              weight_scale=weight_scale, dtype=dtype, seed=seed)
+    solver = Solver(model, rows, update_rule=update_rule,
+                    optim_config={"learning_rate": learning_rate}, num_epochs=epochs,
+                    batch_size=batch_size, print_every=20, verbose=False, seed=seed,
+                    callback=on_progress)
+    diverged = None
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught, not warned about
+        try:
+            solver.train()
+        except FloatingPointError as err:
+            diverged = str(err)
+    return {"model": model, "solver": solver, "diverged": diverged,
+            "val_acc": solver.best_val_acc if solver.val_acc_history else 0.0}
+
+
+def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_rate=1e-3,
+              weight_scale=1e-2, reg=0.0, epochs=5, keep=1.0, batchnorm=False):
+    """Controls for train_net and a Train button; the loss and accuracy curves redraw as the
+    network trains."""
+    import ipywidgets as w
+    controls = {
+        "hidden_size": w.IntSlider(value=hidden_size, min=5, max=500, step=5, description="hidden size"),
+        "num_hidden": w.IntSlider(value=num_hidden, min=1, max=5, description="hidden layers"),
+        "update_rule": w.Dropdown(options=sorted(RULES), value=update_rule, description="update rule"),
+        "learning_rate": w.FloatLogSlider(value=learning_rate, base=10, min=-5, max=0,
+                                          description="learning rate"),
+        "weight_scale": w.FloatLogSlider(value=weight_scale, base=10, min=-4, max=0,
+                                         description="weight scale"),
+        "reg": w.FloatLogSlider(value=max(reg, 1e-6), base=10, min=-6, max=0, description="reg"),
+        "epochs": w.IntSlider(value=epochs, min=1, max=50, description="epochs"),
+        "keep": w.FloatSlider(value=keep, min=0.1, max=1.0, step=0.05, description="keep prob."),
+        "batchnorm": w.Checkbox(value=batchnorm, description="batch norm"),
+    }
+    button = w.Button(description="Train", button_style="primary")
+    status, curves = w.HTML(), w.Output()
+
+    def show(solver):
+        curves.clear_output(wait=True)
+        with curves:
+            display(vis.plot_history(solver))
+
+    def train(_=None):
+        c = {name: control.value for name, control in controls.items()}
+        button.disabled = True
+        started = time.perf_counter()
+        try:
+            result = train_net(data, [c["hidden_size"]] * c["num_hidden"], c["update_rule"],
+                               c["learning_rate"], c["weight_scale"], c["reg"], c["epochs"],
+                               c["keep"], "batchnorm" if c["batchnorm"] else None, on_progress=show)
+        finally:
+            button.disabled = False
+        show(result["solver"])
+        status.value = (f"<b>best validation accuracy</b> {result['val_acc']:.3f} "
+                        f"({time.perf_counter() - started:.1f} s)"
+                        + (f"; <b>stopped</b>: {result['diverged']}" if result["diverged"] else ""))
+        panel.result = result
+
+    button.on_click(train)
+    c = list(controls.values())
+    panel = w.VBox([w.HBox(c[:3]), w.HBox(c[3:6]), w.HBox([*c[6:], button]), status, curves])
+    panel.controls, panel.status, panel.result = {**controls, "train": button}, status, None
+    return panel
