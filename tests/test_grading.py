@@ -150,14 +150,23 @@ def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch):
     assert set(results) == {"ann", "ben", "cid"}
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "02_svm"])
+# Autograded points of each assignment (02_svm has its own tests above)
+AUTO_POINTS = {"01_knn": 12, "03_softmax": 8, "04_fc_nets": 11, "05_batchnorm_dropout": 11,
+               "06_convnets": 12, "07_network_visualization": 9}
+
+
+def test_every_other_assignment_has_its_points_listed():
+    assert sorted(AUTO_POINTS) == [n for n in NAMES if n != "02_svm"]
+
+
+@pytest.mark.parametrize("name", sorted(AUTO_POINTS))
 def test_other_assignments_full_marks_and_zero(name, tmp_path):
     subs = tmp_path / "subs"
     write_submission(subs, "solved", name, solved(name))
     write_submission(subs, "blank", name, blank(name))
     results = grading.autograde(SOLUTIONS / name, subs, tmp_path / "course", progress=False,
                                 feedback=False, log=lambda *_: None)
-    assert results["solved"]["auto_score"] == results["solved"]["auto_max"] > 0
+    assert results["solved"]["auto_score"] == results["solved"]["auto_max"] == AUTO_POINTS[name]
     assert results["solved"]["integrity"] == []
     assert results["blank"]["auto_score"] == 0 and results["blank"]["status"] == "graded"
 
