@@ -2,7 +2,7 @@
 
     course-grade release                         # assignments/ from solutions/
     course-grade check-release                   # exit 1 if assignments/ is out of sync
-    course-grade autograde 01_knn submissions/   # grade, write feedback, results CSV, summary
+    course-grade autograde 01_knn submissions/ --workers 2   # grade, feedback, CSV, summary
 """
 import argparse
 import sys
@@ -24,9 +24,14 @@ def main(argv=None):
     grade.add_argument("submissions", help="one subfolder or .zip per student")
     grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
-    grade.add_argument("--timeout", type=int, default=600, help="seconds per submission")
+    grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
+    grade.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission")
+    grade.add_argument("--cpu-seconds", type=int, default=None, help="CPU seconds per process "
+                       "of a submission (default: the timeout)")
     grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per notebook cell")
-    grade.add_argument("--memory-mb", type=int, default=4096, help="address space per submission")
+    grade.add_argument("--memory-mb", type=int, default=4096, help="address space per process")
+    grade.add_argument("--processes", type=int, default=256, help="processes per submission")
+    grade.add_argument("--file-mb", type=int, default=64, help="largest file a submission may write")
     grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade.add_argument("--no-feedback", action="store_true")
     args = parser.parse_args(argv)
@@ -43,7 +48,9 @@ def main(argv=None):
     if not solution_folder.is_dir():
         parser.error(f"no assignment {args.assignment!r} in {args.solutions}/")
     results = grading.autograde(solution_folder, args.submissions, Path(args.course),
-                                timeout=args.timeout, memory_mb=args.memory_mb,
+                                workers=args.workers, timeout=args.timeout,
+                                memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
+                                processes=args.processes, file_mb=args.file_mb,
                                 cell_timeout=args.cell_timeout, force=args.force,
                                 feedback=not args.no_feedback)
     csv_path = Path(args.csv or Path(args.course) / f"{args.assignment}.csv")

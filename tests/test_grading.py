@@ -1,5 +1,4 @@
 """The grading pipeline end to end, in a temporary course directory, with real nbgrader runs."""
-import copy
 import csv
 import re
 
@@ -13,23 +12,6 @@ def auto_tests(record):
     return {k: v for k, v in record["tests"].items() if v[2] == "auto"}
 
 
-def without(nb, gid):
-    nb = copy.deepcopy(nb)
-    nb["cells"] = [c for c in nb["cells"] if grade_id(c) != gid]
-    return nb
-
-
-def replaced(nb, gid, new_source=None, strip=False):
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        if grade_id(cell) == gid:
-            if new_source is not None:
-                cell["source"] = new_source
-            if strip:
-                cell["metadata"] = {}
-    return nb
-
-
 @pytest.fixture(scope="module")
 def svm(tmp_path_factory):
     """One class of 02_svm submissions, graded once for the tests below."""
@@ -39,10 +21,6 @@ def svm(tmp_path_factory):
     write_submission(subs, "solved", "02_svm", good)
     write_submission(subs, "blank", "02_svm", blank("02_svm"))
     write_submission(subs, "partial", "02_svm", solved("02_svm", broken=("vectorized",)))
-    write_submission(subs, "tampered", "02_svm",
-                     replaced(solved("02_svm", broken=("naive",)), "test-naive", "pass"))
-    write_submission(subs, "deleted", "02_svm", without(good, "test-train"))
-    write_submission(subs, "stripped", "02_svm", replaced(good, "test-train", strip=True))
     write_submission(subs, "malformed", "02_svm", "{ this is not a notebook")
     write_submission(subs, "bad id!", "02_svm", good)
     results = grading.autograde(SOLUTIONS / "02_svm", subs, root / "course", progress=False,
@@ -71,24 +49,10 @@ def test_partial_submission_gets_exactly_the_points_it_earned(svm):
     assert all(s == m for k, (s, m, _) in tests.items() if k != "02_svm:test-vectorized")
 
 
-def test_a_test_cell_replaced_by_pass_is_restored_and_scores_zero(svm):
-    record = svm[2]["tampered"]
-    assert auto_tests(record)["02_svm:test-naive"][0] == 0  # `pass` alone would earn full marks
-    assert record["auto_score"] == 8 - 3
-    assert any("test-naive: modified (restored before grading)" in f for f in record["integrity"])
-
-
-def test_deleted_and_stripped_test_cells_are_flagged(svm):
-    assert "02_svm.ipynb: test cell test-train: deleted (scored 0)" in svm[2]["deleted"]["integrity"]
-    assert ("02_svm.ipynb: test cell test-train: nbgrader metadata stripped (scored 0)"
-            in svm[2]["stripped"]["integrity"])
-    for student in ("deleted", "stripped"):
-        assert svm[2][student]["auto_score"] == 8 - 2
-
-
 def test_malformed_and_badly_named_submissions_are_reported(svm):
     assert svm[2]["malformed"]["status"] == "malformed"
-    assert "not valid JSON" in " ".join(svm[2]["malformed"]["integrity"])
+    assert "not a readable notebook" in " ".join(svm[2]["malformed"]["integrity"])
+    assert svm[2]["malformed"]["auto_score"] == 0 and svm[2]["malformed"]["auto_max"] == 8
     assert svm[2]["bad id!"]["status"] == "rejected"
 
 
@@ -99,7 +63,7 @@ def test_feedback_shows_scores_but_not_the_hidden_tests(svm):
     # the hidden tests' source is gone; what they printed stays, so students see why they lost points
     assert "HIDDEN TESTS" not in text and "Wh, Xh, yh" not in text
     assert "fresh inputs" in text
-
+    assert "Grader's report" in text or "Grader&#39;s report" in text
 
 def test_csv_export_has_a_per_test_breakdown(svm, tmp_path):
     path = grading.export_csv(svm[2], tmp_path / "grades.csv")
@@ -107,46 +71,48 @@ def test_csv_export_has_a_per_test_breakdown(svm, tmp_path):
     assert rows["partial"]["02_svm:test-vectorized (3)"] == "0"
     assert rows["partial"]["02_svm:test-naive (3)"] == "3"
     assert rows["solved"]["auto_score"] == "8" and rows["malformed"]["status"] == "malformed"
-    assert "deleted" in rows["deleted"]["integrity"]
+    assert "not a readable notebook" in rows["malformed"]["integrity"]
+    assert "NotImplementedError" in rows["partial"]["failed checks"]
     summary = grading.summary(svm[2])
     assert "partial" in summary and "mean autograded score" in summary
 
 
-def test_rerun_keeps_grades_and_regrades_only_what_changed(svm, monkeypatch):
+def test_rerun_keeps_grades_and_regrades_only_what_changed(svm):
     root, subs, results = svm
-    calls = []
-    real = grading.grade_student
-    monkeypatch.setattr(grading, "grade_student", lambda *a, **kw: calls.append(a[2]) or real(*a, **kw))
+    said = []
     again = grading.autograde(SOLUTIONS / "02_svm", subs, root / "course", progress=False,
-                              feedback=False, log=lambda *_: None)
-    assert calls == []  # nothing changed: nobody regraded
-    assert again["solved"]["auto_score"] == results["solved"]["auto_score"]
+                              feedback=False, log=said.append)
+    assert "02_svm: 0 submissions to grade, 5 unchanged" in said  # nothing changed: nobody regraded
+    assert again["solved"] == results["solved"]
     write_submission(subs, "blank", "02_svm", solved("02_svm"))  # blank resubmits a solution
+    said.clear()
     again = grading.autograde(SOLUTIONS / "02_svm", subs, root / "course", progress=False,
-                              feedback=False, log=lambda *_: None)
-    assert calls == ["blank"] and again["blank"]["auto_score"] == 8
-    assert again["partial"] == results["partial"]
+                              feedback=False, log=said.append)
+    assert "02_svm: 1 submissions to grade, 4 unchanged" in said
+    assert again["blank"]["auto_score"] == 8 and again["partial"] == results["partial"]
 
 
 def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch):
     subs = tmp_path / "subs"
     for student in ("ann", "ben", "cid"):
         write_submission(subs, student, "03_softmax", blank("03_softmax"))
-    real = grading.grade_student
+    real = grading._record_in_gradebook
 
     def interrupt_at_ben(course, assignment, student, *args):
         if student == "ben":
             raise KeyboardInterrupt
         return real(course, assignment, student, *args)
 
-    monkeypatch.setattr(grading, "grade_student", interrupt_at_ben)
+    monkeypatch.setattr(grading, "_record_in_gradebook", interrupt_at_ben)
     with pytest.raises(KeyboardInterrupt):
         grading.autograde(SOLUTIONS / "03_softmax", subs, tmp_path / "course", progress=False,
                           feedback=False, log=lambda *_: None)
     assert set(grading.load_results(tmp_path / "course", "03_softmax")) == {"ann"}
-    monkeypatch.setattr(grading, "grade_student", real)
+    monkeypatch.setattr(grading, "_record_in_gradebook", real)
+    said = []
     results = grading.autograde(SOLUTIONS / "03_softmax", subs, tmp_path / "course",
-                                progress=False, feedback=False, log=lambda *_: None)
+                                progress=False, feedback=False, log=said.append)
+    assert "03_softmax: 2 submissions to grade, 1 unchanged" in said
     assert set(results) == {"ann", "ben", "cid"}
 
 
@@ -177,12 +143,14 @@ def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path):
     hang = solved("03_softmax")
     hang["cells"][2]["source"] += "\nwhile True:\n    pass\n"  # the locked setup cell: restored
     for cell in hang["cells"]:
-        if grade_id(cell) == "train":
-            cell["source"] = "while True:\n    pass\n"
+        if grade_id(cell) == "train":  # ignores the interrupt at the end of the cell time limit
+            cell["source"] = ("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+                              "    except KeyboardInterrupt:\n        pass\n")
     write_submission(subs, "hangs", "03_softmax", hang)
     results = grading.autograde(SOLUTIONS / "03_softmax", subs, tmp_path / "course", timeout=40,
-                                cell_timeout=120, progress=False, feedback=False,
+                                cell_timeout=120, workers=2, progress=False, feedback=False,
                                 log=lambda *_: None)
     assert results["hangs"]["status"] == "timeout" and "40 s" in results["hangs"]["message"]
     assert results["solved"]["status"] == "graded"
     assert results["solved"]["auto_score"] == results["solved"]["auto_max"]
+    assert results["hangs"]["auto_score"] == 0 and results["hangs"]["auto_max"] == 8

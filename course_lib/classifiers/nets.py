@@ -159,6 +159,20 @@ class ThreeLayerConvNet:
             self.params[name] = (weight_scale * rng.standard_normal(shape)).astype(dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype)
 
+    @classmethod
+    def from_params(cls, params, reg=0.0):
+        """The network whose weights are `params` (W1..b3): sizes and dtype read off the arrays."""
+        num_filters, channels, filter_size, _ = params["W1"].shape
+        pooled = params["W2"].shape[0] // num_filters  # (H/2) * (W/2), for square inputs
+        side = 2 * int(round(pooled ** 0.5))
+        model = cls((channels, side, side), num_filters, filter_size, params["W2"].shape[1],
+                    params["W3"].shape[1], reg=reg, dtype=params["W1"].dtype.type)
+        if model.params["W2"].shape != params["W2"].shape:
+            raise ValueError(f"ThreeLayerConvNet.from_params: W2 of shape {params['W2'].shape} does "
+                             f"not fit square inputs after {num_filters} filters")
+        model.params = {name: np.asarray(params[name]) for name in model.params}
+        return model
+
     def loss(self, X, y=None):
         k, p, X = _on_backend(self.params, X, self.dtype, "ThreeLayerConvNet.loss")
         scores, caches = self._forward(p, X)

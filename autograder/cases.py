@@ -1,0 +1,353 @@
+"""The decisive checks: for every autograded test cell, fresh inputs made by the grader and the
+comparison of the student's answers with the reference, both in the grader's process.
+
+Each test cell ends (in its hidden part) with `checks.answer(grade_id, compute)`: when grading, it
+runs the student's functions on the inputs the grader left in the working copy and saves what they
+return. Nothing the notebook's kernel does can change what the reference says here; monkeypatching
+NumPy or the check helpers inside the kernel only changes the kernel's own verdict.
+
+CASES[assignment][grade_id] = Case(make, check): make(rng) -> inputs (arrays and numbers);
+check(inputs, outputs) -> list of problems, empty when the answers are right.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from course_lib import layers, netvis, optim, use_backend
+from course_lib.backend import kernels
+from course_lib.classifiers import cross_validate_k, linear, predict_labels
+from course_lib.classifiers.nets import ThreeLayerConvNet, TwoLayerNet
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable
+    check: Callable
+
+
+def _close(name, got, want, tol):
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype.kind not in "fiub" or got.shape != want.shape:
+        return [f"{name}: expected shape {want.shape}, got {got.dtype} of shape {got.shape}"]
+    got = got.astype(np.float64)
+    if not np.all(np.isfinite(got)):
+        return [f"{name}: contains NaN or infinity"]
+    scale = max(float(np.max(np.abs(want))), 1e-300) if want.size else 1.0
+    err = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+    return [f"{name}: relative difference {err:.2g} from the reference (allowed {tol:g})"] if err > tol else []
+
+
+def matches(reference, names, tol=1e-8):
+    """A check: the outputs equal reference(**inputs), output by output, within tol."""
+    def check(inputs, outputs):
+        with use_backend("numpy"):
+            expected = reference(**inputs)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        if len(outputs) != len(expected):
+            return [f"expected {len(expected)} answers ({', '.join(names)}), got {len(outputs)}"]
+        return [p for n, g, w in zip(names, outputs, expected) for p in _close(n, g, w, tol)]
+    return check
+
+
+def _normal(rng, *shape, scale=1.0):
+    return scale * rng.standard_normal(shape)
+
+
+def _size(rng, low, high):
+    return int(rng.integers(low, high + 1))
+
+
+# ---------------------------------------------------------------- assignment 1
+def _distances(rng):
+    d = _size(rng, 3, 12)
+    return {"X": 10 * rng.random((_size(rng, 2, 9), d)), "X_train": 10 * rng.random((_size(rng, 2, 9), d))}
+
+
+def _distance_case():
+    return Case(_distances, matches(lambda X, X_train: kernels("numpy").pairwise_distances(X, X_train),
+                                    ["dists"]))
+
+
+def _votes(rng):
+    n_train = _size(rng, 10, 30)
+    return {"dists": rng.integers(0, 5, size=(_size(rng, 5, 20), n_train)).astype(float),  # ties
+            "y_train": rng.integers(0, 4, size=n_train), "k": _size(rng, 1, 8)}
+
+
+def _cross_validation(rng):
+    X = rng.standard_normal((60, 5))
+    return {"X": X, "y": (X[:, 0] + 0.3 * rng.standard_normal(60) > 0).astype(np.int64),
+            "k_choices": np.array([1, 4, 7]), "num_folds": 3}
+
+
+def _fold_accuracies(X, y, k_choices, num_folds):
+    result = cross_validate_k(X, y, list(k_choices), num_folds=num_folds)
+    return tuple(np.asarray(result[int(k)], dtype=np.float64) for k in k_choices)
+
+
+def _linear_loss(rng):
+    d, c, n = _size(rng, 3, 20), _size(rng, 2, 7), _size(rng, 5, 40)
+    return {"W": _normal(rng, d, c, scale=0.1), "X": _normal(rng, n, d),
+            "y": rng.integers(c, size=n), "reg": float(rng.uniform(0, 0.5))}
+
+
+def _clusters(rng):
+    centres = 4.0 * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    y = rng.integers(4, size=200)
+    X = np.hstack([centres[y] + 0.2 * rng.standard_normal((200, 3)), np.ones((200, 1))])
+    return {"X": X.astype(np.float32), "y": y}
+
+
+def _learned(inputs, outputs):
+    """train() returned float32 weights whose predictions (as returned, and recomputed here from
+    the weights) separate the clusters."""
+    if len(outputs) != 2:
+        return [f"expected the weights and the predictions, got {len(outputs)} answers"]
+    W, predictions = (np.asarray(o) for o in outputs)
+    X, y = inputs["X"], inputs["y"]
+    if W.shape != (X.shape[1], 4) or W.dtype != np.float32:
+        return [f"W should be float32 of shape {(X.shape[1], 4)}, got {W.dtype} {W.shape}"]
+    problems = _close("predictions", predictions, np.argmax(X @ W, axis=1), 0)
+    accuracy = float(np.mean(np.argmax(X @ W, axis=1) == y))
+    return problems + ([f"training accuracy {accuracy:.2f} on separable clusters (needs > 0.9)"]
+                       if accuracy <= 0.9 else [])
+
+
+def _linear_cases(naive, vectorized):
+    return {"test-naive": Case(_linear_loss, matches(naive, ["loss", "dW"])),
+            "test-vectorized": Case(_linear_loss, matches(vectorized, ["loss", "dW"])),
+            "test-train": Case(_clusters, _learned)}
+
+
+# ---------------------------------------------------------------- assignment 2.1
+def _affine(rng):
+    n, a, b, m = (_size(rng, 1, 6) for _ in range(4))
+    return {"x": _normal(rng, n, a, b), "w": _normal(rng, a * b, m), "b": _normal(rng, m),
+            "dout": _normal(rng, n, m)}
+
+
+def _affine_reference(x, w, b, dout):
+    out, cache = layers.affine_forward(x, w, b)
+    return (out, *layers.affine_backward(dout, cache))
+
+
+def _relu(rng):
+    x = _normal(rng, _size(rng, 1, 8), _size(rng, 1, 8))
+    x.flat[0] = 0.0  # the kink: gradient 0 by convention
+    return {"x": x, "dout": _normal(rng, *x.shape)}
+
+
+def _relu_reference(x, dout):
+    out, cache = layers.relu_forward(x)
+    return out, layers.relu_backward(dout, cache)
+
+
+def _two_layer(rng):
+    d, h, c, n = (_size(rng, 2, 9) for _ in range(4))
+    return {"W1": _normal(rng, d, h, scale=0.5), "b1": _normal(rng, h), "W2": _normal(rng, h, c, scale=0.5),
+            "b2": _normal(rng, c), "X": _normal(rng, n, d), "y": rng.integers(c, size=n),
+            "reg": float(rng.uniform(0, 0.5))}
+
+
+def _two_layer_reference(W1, b1, W2, b2, X, y, reg):
+    model = TwoLayerNet(W1.shape[0], W1.shape[1], W2.shape[1], reg=reg, dtype=np.float64)
+    model.params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    loss, grads = model.loss(X, y)
+    return (loss, grads["W1"], grads["b1"], grads["W2"], grads["b2"], model.loss(X))
+
+
+def _updates(rng):
+    shape = (_size(rng, 1, 6), _size(rng, 1, 6))
+    return {"w": _normal(rng, *shape), "grads": _normal(rng, 7, *shape),
+            "learning_rate": float(10 ** rng.uniform(-3, -1))}
+
+
+def _updates_reference(w, grads, learning_rate):
+    finals = []
+    for rule in (optim.sgd_momentum, optim.rmsprop, optim.adam):
+        current, config = w, {"learning_rate": learning_rate}
+        for g in grads:
+            current, config = rule(current, g, config)
+        finals.append(current)
+    return tuple(finals)
+
+
+# ---------------------------------------------------------------- assignment 2.2
+def _batchnorm(rng):
+    n, d = _size(rng, 2, 30), _size(rng, 1, 8)
+    return {"x": 3 * _normal(rng, n, d) - 1, "gamma": _normal(rng, d), "beta": _normal(rng, d),
+            "x2": 3 * _normal(rng, n, d) + 1, "momentum": float(rng.uniform(0.5, 0.95)),
+            "eps": float(10 ** rng.uniform(-5, -2)), "dout": _normal(rng, n, d)}
+
+
+def _bn_forward_reference(x, gamma, beta, x2, momentum, eps, dout):
+    param = {"mode": "train", "momentum": momentum, "eps": eps}
+    out, _ = layers.batchnorm_forward(x, gamma, beta, param)
+    layers.batchnorm_forward(x2, gamma, beta, param)
+    param["mode"] = "test"
+    return out, param["running_mean"], param["running_var"], layers.batchnorm_forward(x2, gamma, beta, param)[0]
+
+
+def _bn_backward_reference(x, gamma, beta, x2, momentum, eps, dout):
+    _, cache = layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
+    return layers.batchnorm_backward(dout, cache)
+
+
+def _dropout(rng):
+    x = _normal(rng, _size(rng, 1, 20), _size(rng, 1, 20))
+    return {"x": x, "p": float(rng.uniform(0.1, 0.9)), "seed": int(rng.integers(2 ** 31)),
+            "dout": _normal(rng, *x.shape)}
+
+
+def _dropout_reference(x, p, seed, dout):
+    out, cache = layers.dropout_forward(x, {"mode": "train", "p": p, "seed": seed})
+    return out, layers.dropout_backward(dout, cache), layers.dropout_forward(x, {"mode": "test", "p": p})[0]
+
+
+# ---------------------------------------------------------------- assignment 2.3
+def _conv(rng):
+    stride, pad, f = [(1, 0, 3), (2, 1, 3), (3, 2, 3), (2, 1, 2), (3, 0, 2)][_size(rng, 0, 4)]
+    h = f - 2 * pad + stride * _size(rng, 1, 3)  # a size the stride tiles exactly
+    w_ = h + stride
+    n, c, k = (_size(rng, 1, 3) for _ in range(3))
+    x = _normal(rng, n, c, h, w_)
+    w, b = _normal(rng, k, c, f, f), _normal(rng, k)
+    out_shape = (n, k, (h - f + 2 * pad) // stride + 1, (w_ - f + 2 * pad) // stride + 1)
+    return {"x": x, "w": w, "b": b, "stride": stride, "pad": pad, "dout": _normal(rng, *out_shape)}
+
+
+def _conv_forward_reference(x, w, b, stride, pad, dout):
+    return layers.conv_forward(x, w, b, {"stride": stride, "pad": pad})[0]
+
+
+def _conv_backward_reference(x, w, b, stride, pad, dout):
+    _, cache = layers.conv_forward(x, w, b, {"stride": stride, "pad": pad})
+    return layers.conv_backward(dout, cache)
+
+
+def _pool(rng):
+    ph, pw, stride = [(2, 2, 2), (3, 3, 2), (2, 3, 1)][_size(rng, 0, 2)]
+    h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
+    x = _normal(rng, _size(rng, 1, 3), _size(rng, 1, 3), h, w)
+    if stride == 1:
+        x = np.round(x)  # ties, in overlapping windows
+    out_shape = x.shape[:2] + ((h - ph) // stride + 1, (w - pw) // stride + 1)
+    return {"x": x, "pool_height": ph, "pool_width": pw, "stride": stride, "dout": _normal(rng, *out_shape)}
+
+
+def _pool_reference(x, pool_height, pool_width, stride, dout):
+    out, cache = layers.max_pool_forward(x, {"pool_height": pool_height, "pool_width": pool_width,
+                                             "stride": stride})
+    return out, layers.max_pool_backward(dout, cache)
+
+
+def _convnet_params(rng, channels, side, classes, scale=0.3):
+    net = ThreeLayerConvNet((channels, side, side), num_filters=_size(rng, 1, 4),
+                            filter_size=2 * _size(rng, 1, 2) + 1, hidden_dim=_size(rng, 2, 8),
+                            num_classes=classes, weight_scale=scale, dtype=np.float64,
+                            seed=int(rng.integers(2 ** 31)))
+    return {name: value + (0.1 * rng.standard_normal(value.shape) if name.startswith("b") else 0)
+            for name, value in net.params.items()}
+
+
+def _convnet(rng):
+    c, side, k = _size(rng, 1, 3), 2 * _size(rng, 2, 4), _size(rng, 2, 6)
+    return {**_convnet_params(rng, c, side, k), "X": _normal(rng, 3, c, side, side),
+            "y": rng.integers(k, size=3), "reg": float(rng.uniform(0, 0.5))}
+
+
+def _convnet_reference(X, y, reg, **params):
+    model = ThreeLayerConvNet.from_params(params, reg=reg)
+    loss, grads = model.loss(X, y)
+    return (loss, *(grads[name] for name in sorted(grads)), model.loss(X))
+
+
+# ---------------------------------------------------------------- assignment 2.4
+def _saliency(rng):
+    c, k, n = _size(rng, 1, 3), _size(rng, 2, 5), _size(rng, 1, 4)
+    return {**_convnet_params(rng, c, 6, k, scale=0.5), "X": _normal(rng, n, c, 6, 6),
+            "y": rng.integers(k, size=n)}
+
+
+def _fooling(rng):
+    """An image, a target class and a network for which the reference walk reaches the target."""
+    while True:
+        inputs = {**_convnet_params(rng, 1, 6, 4, scale=0.5), "image": _normal(rng, 1, 1, 6, 6)}
+        model = ThreeLayerConvNet.from_params(_net(inputs))
+        label = int(np.argmax(model.loss(inputs["image"])))
+        target = int((label + rng.integers(1, 4)) % 4)
+        fooled, steps = netvis.fooling_image(model, inputs["image"], target, 0.05, 400)
+        if steps < 400:
+            return {**inputs, "target": target}
+
+
+def _net(inputs):
+    return {k: v for k, v in inputs.items() if k[0] in "Wb" and k[1:].isdigit()}
+
+
+def _fooled(inputs, outputs):
+    """Classified as the target, and no further from the image than the reference's walk (which
+    stops as soon as it fools) plus two steps."""
+    if len(outputs) != 1:
+        return [f"expected one fooling image, got {len(outputs)} answers"]
+    fooled, image = np.asarray(outputs[0], dtype=np.float64), inputs["image"]
+    if fooled.shape != image.shape or not np.all(np.isfinite(fooled)):
+        return [f"the fooling image should be finite with shape {image.shape}, got {fooled.shape}"]
+    with use_backend("numpy"):
+        model = ThreeLayerConvNet.from_params(_net(inputs))
+        reference, _ = netvis.fooling_image(model, image, inputs["target"], 0.05, 400)
+        predicted = int(np.argmax(model.loss(fooled)))
+    problems = [] if predicted == inputs["target"] else [
+        f"the network classifies the fooling image as {predicted}, not the target {inputs['target']}"]
+    if np.linalg.norm(fooled - image) > np.linalg.norm(reference - image) + 0.1:
+        problems.append("the fooling image moved further from the original than needed")
+    return problems
+
+
+def _class_step(rng):
+    return {**_convnet_params(rng, 2, 6, 4, scale=0.5), "image": _normal(rng, 1, 2, 6, 6),
+            "target": int(rng.integers(4)), "l2_reg": float(rng.uniform(0, 0.1)),
+            "learning_rate": float(rng.uniform(0.01, 1))}
+
+
+CASES = {
+    "01_knn": {
+        "test-two-loops": _distance_case(), "test-one-loop": _distance_case(),
+        "test-no-loops": _distance_case(),
+        "test-predict": Case(_votes, matches(lambda dists, y_train, k: predict_labels(dists, y_train, k),
+                                             ["labels"], tol=0)),
+        "test-cross-validate": Case(_cross_validation, matches(_fold_accuracies, ["k=1", "k=4", "k=7"], 1e-12)),
+    },
+    "02_svm": _linear_cases(linear.svm_loss_naive, linear.svm_loss_vectorized),
+    "03_softmax": _linear_cases(linear.softmax_loss_naive, linear.softmax_loss_vectorized),
+    "04_fc_nets": {
+        "test-affine": Case(_affine, matches(_affine_reference, ["out", "dx", "dw", "db"])),
+        "test-relu": Case(_relu, matches(_relu_reference, ["out", "dx"], tol=0)),
+        "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
+                                                   ["loss", "dW1", "db1", "dW2", "db2", "scores"])),
+        "test-update-rules": Case(_updates, matches(_updates_reference, ["sgd_momentum", "rmsprop", "adam"])),
+    },
+    "05_batchnorm_dropout": {
+        "test-bn-forward": Case(_batchnorm, matches(_bn_forward_reference,
+                                                    ["train output", "running mean", "running var", "test output"])),
+        "test-bn-backward": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7)),
+        "test-bn-backward-alt": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7)),
+        "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12)),
+    },
+    "06_convnets": {
+        "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"])),
+        "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"])),
+        "test-max-pool": Case(_pool, matches(_pool_reference, ["out", "dx"], 1e-12)),
+        "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
+                                                                         "db2", "db3", "scores"])),
+    },
+    "07_network_visualization": {
+        "test-saliency": Case(_saliency, matches(
+            lambda X, y, **p: netvis.saliency_maps(ThreeLayerConvNet.from_params(p), X, y), ["saliency"])),
+        "test-fooling": Case(_fooling, _fooled),
+        "test-class-visualization": Case(_class_step, matches(
+            lambda image, target, l2_reg, learning_rate, **p: netvis.class_visualization_step(
+                ThreeLayerConvNet.from_params(p), image, target, l2_reg, learning_rate), ["image"])),
+    },
+}
