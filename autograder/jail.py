@@ -69,7 +69,8 @@ def _limit(name, value):
 
 
 def _closed_ancestor(path):
-    """(the highest folder above path that others may not enter, its child toward path), or None."""
+    """(the highest folder above path that others may not enter, its child toward path), or None.
+    A folder we already replaced is open (mode 0711) and is passed over."""
     parts = os.path.abspath(path).split(os.sep)[1:]
     for i in range(1, len(parts)):
         folder = os.sep + os.path.join(*parts[:i])
@@ -79,19 +80,17 @@ def _closed_ancestor(path):
 
 
 def _expose(paths):
-    """When the jail drops to another uid, the Python installation must stay reachable even if it
-    lives in a closed home folder (/root/.pyenv, say): replace that folder by an empty one holding
-    only the way to it, so the rest of the home folder is out of reach as well."""
+    """When the jail drops to another uid, the Python installation (and the working copy) must stay
+    reachable even under a closed folder (/root/.pyenv, say): replace each closed folder on the way
+    by an empty one holding only the way on, so the rest of it is out of reach as well."""
     for path in paths:
-        found = _closed_ancestor(path)
-        if found is None:
-            continue
-        closed, child = found
-        keep = os.open(child, os.O_PATH)
-        _mount("tmpfs", closed, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0711")
-        os.makedirs(child, mode=0o711, exist_ok=True)
-        _mount(f"/proc/self/fd/{keep}", child, None, MS_BIND | MS_REC, None)
-        os.close(keep)
+        while (found := _closed_ancestor(path)) is not None:
+            closed, child = found
+            keep = os.open(child, os.O_PATH)
+            _mount("tmpfs", closed, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0711")
+            os.makedirs(child, mode=0o711, exist_ok=True)
+            _mount(f"/proc/self/fd/{keep}", child, None, MS_BIND | MS_REC, None)
+            os.close(keep)
 
 
 def build(args):
@@ -112,7 +111,7 @@ def build(args):
         _mount(f"/proc/self/fd/{workdir}", args.workdir, None, MS_BIND, None)
     os.close(workdir)
     if root and args.uid is not None:
-        _expose(args.expose)
+        _expose([*args.expose, args.workdir])
     _loopback_up()
 
 

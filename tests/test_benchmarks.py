@@ -24,3 +24,11 @@ def test_gpu_benchmark_runs_on_the_simulator(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "device: simulator" in out.stdout and "transfer of x" in out.stdout
     assert "kNN distances" in out.stdout
+
+
+def test_grading_benchmark_compares_one_and_two_workers():
+    out = subprocess.run([sys.executable, str(BENCH.with_name("bench_grading.py")), "--students", "2",
+                          "--assignment", "02_svm", "--quick"], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "speedup with 2 workers" in out.stdout and "grades identical: True" in out.stdout
