@@ -158,12 +158,18 @@ def _report(record):
     return "\n".join(lines)
 
 
-def _feedback(course, assignment, student):
+def _feedback(course, assignment, results):
+    """Feedback for every student with an autograded notebook, in one nbgrader run at the end
+    (one run per student would cost a Python start-up each, in the main process)."""
     try:
-        run_nbgrader(course, "generate_feedback", assignment, "--student", student, "--force")
+        run_nbgrader(course, "generate_feedback", assignment, "--force")
+        error = None
     except NbgraderError as err:
-        return f"feedback failed: {str(err)[-300:]}"
-    return str(course / "feedback" / student / assignment)
+        error = f"feedback failed: {str(err)[-300:]}"
+    for student, record in results.items():
+        folder = course / "feedback" / student / assignment
+        if (course / "autograded" / student / assignment).is_dir():
+            record["feedback"] = error or str(folder)
 
 
 # ---------------------------------------------------------------- the whole class
@@ -201,8 +207,6 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
                 record.update(_totals(record["tests"]), hash=job["hash"])
                 if executed:
                     _record_in_gradebook(course, assignment, student, record, executed)
-                    if feedback:
-                        record["feedback"] = _feedback(course, assignment, student)
                 results[student] = record
                 _save(results, results_path)  # after every student: an interruption loses nothing
                 bar.update(1)
@@ -210,6 +214,9 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
                     log(f"{student}: {record['status']} {record['message']} "
                         f"{'; '.join(record['integrity'])}".strip())
         bar.close()
+        if feedback:
+            _feedback(course, assignment, results)
+            _save(results, results_path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return results
