@@ -5,12 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Written into every course directory. The feedback chain adds ClearHiddenTests: nbgrader's default
-# feedback shows the hidden tests' source to the student.
+# Written into every course directory. nbgrader here only registers assignments, keeps the gradebook
+# and renders feedback (autograder.worker runs the notebooks). The feedback chain adds
+# ClearHiddenTests: nbgrader's default feedback shows the hidden tests' source to the student.
 CONFIG = '''\
 c = get_config()
 c.CourseDirectory.course_id = "course"
-c.ExecutePreprocessor.timeout = {cell_timeout}
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
@@ -25,12 +25,11 @@ def notebooks(folder):
     return sorted(Path(folder).glob("*.ipynb"))
 
 
-def run_nbgrader(course, *args, timeout=None, preexec_fn=None):
+def run_nbgrader(course, *args, timeout=None):
     """Run one nbgrader command in the course directory; raise NbgraderError with its log if it
     fails. Returns the completed process."""
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
-    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=preexec_fn)
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout)
     if proc.returncode:
         raise NbgraderError(f"nbgrader {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return proc
@@ -49,7 +48,7 @@ def tree_hash(path):
     return digest.hexdigest()
 
 
-def prepare(course, solution_folder, cell_timeout=30):
+def prepare(course, solution_folder):
     """Make `course` an nbgrader course directory holding this assignment's source, and register
     the assignment (its grade cells, checksums and hidden tests) in the gradebook. Regenerates only
     when the source changed, so earlier grades stay attached to the same cells."""
@@ -57,7 +56,7 @@ def prepare(course, solution_folder, cell_timeout=30):
     solution_folder = Path(solution_folder)
     name = solution_folder.name
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(cell_timeout=cell_timeout))
+    (course / "nbgrader_config.py").write_text(CONFIG)
     source = course / "source" / name
     stamp = course / f".source-{name}.sha256"
     wanted = tree_hash(solution_folder)

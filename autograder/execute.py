@@ -72,7 +72,7 @@ class GraderClient(NotebookClient):
             cell.outputs.append(_error("TimeoutError", (
                 f"the cell ran longer than {timeout} s and was interrupted"
                 if self.timeouts_in_a_row == 1 else "not run: the kernel ignored the interrupt "
-                f"of the cell before, so the run stopped")))
+                "of the cell before, so the run stopped")))
         if self.timeouts_in_a_row > 1:
             raise CellTimeoutError.error_from_timeout_and_cell(
                 "the kernel did not come back after an interrupt", timeout, cell)

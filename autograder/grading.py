@@ -180,7 +180,7 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
     `workers` processes. Returns {student: record}; records of unchanged submissions are kept."""
     solution_folder = Path(solution_folder)
     assignment = solution_folder.name
-    course = prepare(course, solution_folder, cell_timeout)
+    course = prepare(course, solution_folder)
     results_path = course / "results" / f"{assignment}.json"
     results = load_results(course, assignment)
     limits = {"timeout": timeout, "memory_mb": memory_mb, "cpu_seconds": cpu_seconds or timeout,

@@ -59,7 +59,7 @@ def _read_answers(path):
 
 
 def _give_to(path, uid):
-    for folder, dirs, files in os.walk(path):
+    for folder, _, files in os.walk(path):
         os.chown(folder, uid, uid)
         for name in files:
             os.chown(os.path.join(folder, name), uid, uid)
