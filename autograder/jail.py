@@ -63,6 +63,20 @@ def _map_user(uid, gid):
         f.write(f"0 {gid} 1")
 
 
+def _running(uid):
+    """How many processes (threads count too) this uid runs on the machine now."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields.get("Threads", "1"))
+        except (OSError, ValueError, KeyError):
+            continue
+    return count
+
+
 def _limit(name, value):
     if value:
         resource.setrlimit(name, (value, value))
@@ -129,6 +143,7 @@ def main(argv=None):
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    drop = os.geteuid() == 0 and args.uid is not None  # decided before the user namespace
     try:
         build(args)
     except OSError as err:
@@ -143,12 +158,14 @@ def main(argv=None):
         _limit(resource.RLIMIT_AS, args.memory_mb * 1024 * 1024)
         _limit(resource.RLIMIT_FSIZE, args.file_mb * 1024 * 1024)
         _limit(resource.RLIMIT_CORE, 0)
-        if os.geteuid() == 0 and args.uid is not None:
+        if drop:
             os.setgroups([])
             os.setgid(args.uid)
             os.setuid(args.uid)
-        # after dropping root: root is exempt from the process limit
-        _limit(resource.RLIMIT_NPROC, args.processes)
+        # after dropping root: root is exempt from the process limit. Without root the limit counts
+        # every process of this user, so the ones already running are added to the allowance.
+        running = 0 if drop else _running(os.getuid())
+        _limit(resource.RLIMIT_NPROC, args.processes and args.processes + running)
         os.chdir(args.workdir)
         os.execvpe(command[0], command, dict(os.environ, HOME=args.workdir))
     except BaseException as err:  # noqa: BLE001 - report and leave, whatever went wrong

@@ -48,10 +48,16 @@ def _write_inputs(folder, cases, job):
     return inputs
 
 
+MAX_ANSWERS_BYTES = 256 * 1024 * 1024  # unpacked; a compressed .npz could claim far more
+
+
 def _read_answers(path):
-    """The arrays a test cell saved, in order; None if there are none or they are not plain
-    arrays (pickled objects are never loaded)."""
+    """The arrays a test cell saved, in order; None if there are none, they are not plain arrays
+    (pickled objects are never loaded) or they would unpack to more than MAX_ANSWERS_BYTES."""
     try:
+        with zipfile.ZipFile(path) as archive:
+            if sum(member.file_size for member in archive.infolist()) > MAX_ANSWERS_BYTES:
+                return None
         with np.load(path, allow_pickle=False) as f:
             return tuple(f[f"out{i}"] for i in range(len(f.files)))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):

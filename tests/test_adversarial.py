@@ -116,3 +116,28 @@ def test_serial_grading_gives_the_same_grades(graded, tmp_path):
     for student in some:
         parallel = {k: v for k, v in graded["results"][student].items() if k != "feedback"}
         assert serial[student] == parallel, student
+
+
+def test_every_test_cell_of_every_assignment_has_a_decisive_check():
+    from autograder.cases import CASES
+    from autograder.integrity import graded_cells, is_test
+    from notebook_tools import NAMES, load
+    for name in NAMES:
+        tests = {gid for gid, cells in graded_cells(load(SOLUTIONS / name / f"{name}.ipynb")).items()
+                 if is_test(cells[0])}
+        assert tests == set(CASES[name]), name
+
+
+def test_answers_are_read_without_pickles_or_unbounded_unpacking(tmp_path, monkeypatch):
+    import numpy as np
+
+    from autograder import worker
+    np.savez(tmp_path / "plain.npz", out0=np.arange(3.0), out1=np.float64(2.5))
+    got = worker._read_answers(tmp_path / "plain.npz")
+    assert len(got) == 2 and got[1] == 2.5 and list(got[0]) == [0, 1, 2]
+    np.savez(tmp_path / "pickled.npz", out0=np.array([object()], dtype=object))
+    assert worker._read_answers(tmp_path / "pickled.npz") is None
+    np.savez_compressed(tmp_path / "bomb.npz", out0=np.zeros(10_000))  # 80 kB unpacked, tiny packed
+    monkeypatch.setattr(worker, "MAX_ANSWERS_BYTES", 50_000)
+    assert worker._read_answers(tmp_path / "bomb.npz") is None
+    assert worker._read_answers(tmp_path / "missing.npz") is None
