@@ -23,6 +23,8 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from course_lib.storage import write_atomically
+
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .submission import find_submissions
 from .worker import grade_submission
@@ -47,10 +49,7 @@ def _secret(course):
 
 def _save(results, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: json.dump(results, f, indent=1, sort_keys=True))
 
 
 def load_results(course, assignment):
@@ -226,9 +225,8 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
 def export_csv(results, path):
     """One row per student: totals, status, integrity findings, then every test's score."""
     tests = sorted({t for r in results.values() for t in r["tests"]})
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".part")
-    with os.fdopen(fd, "w", newline="") as f:
+
+    def write(f):
         writer = csv.writer(f)
         writer.writerow(["student", "auto_score", "auto_max", "score", "max_score", "status",
                          "message", "integrity", "failed checks"]
@@ -240,8 +238,8 @@ def export_csv(results, path):
                              f"{r['max_score']:g}", r["status"], r["message"], " | ".join(r["integrity"]),
                              " | ".join(failed)]
                             + [f"{r['tests'][t][0]:g}" if t in r["tests"] else "" for t in tests])
-    os.replace(tmp, path)
-    return path
+
+    return Path(write_atomically(path, write, newline=""))
 
 
 def _max(results, test):

@@ -159,9 +159,7 @@ def judge(executed, inputs, answers_dir, cases, tainted, nb_name):
     return tests, checks
 
 
-def grade_notebook(job, name, submitted_nb, record, scratch):
-    source_nb = json.loads(job["source"][name])
-    release_nb = json.loads(job["release"][name])
+def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, scratch):
     if integrity.belongs_elsewhere(release_nb, submitted_nb):
         record["integrity"].append(f"{name}: this notebook belongs to another assignment: none of "
                                    f"its graded cells is one of {job['assignment']}'s (scored 0)")
@@ -218,6 +216,7 @@ def grade_submission(job):
     (record, {notebook name: executed notebook as JSON text})."""
     record, executed = new_record(), {}
     student, names = job["student"], list(job["source"])
+    sources = {name: json.loads(job["source"][name]) for name in names}
     if not STUDENT_ID.match(student):
         return dict(record, status="rejected", message=f"invalid student id {student!r}"), executed
     scratch = Path(tempfile.mkdtemp(dir=job["scratch"], prefix=f"{student}-"))
@@ -230,7 +229,7 @@ def grade_submission(job):
         if len(missing) == len(names) and record["status"] == "graded":
             record.update(status="missing", message=f"no {', '.join(missing)} in the submission")
         for name in names:
-            record["tests"].update(zero_scores(json.loads(job["source"][name]), name))
+            record["tests"].update(zero_scores(sources[name], name))
             if name in missing:
                 if record["status"] == "graded":
                     record["integrity"].append(f"{name}: notebook missing (scored 0)")
@@ -243,7 +242,8 @@ def grade_submission(job):
                 record["integrity"].append(f"{name}: not a readable notebook ({err}); nothing could be graded")
                 record["status"] = "malformed"
                 continue
-            result = grade_notebook(job, name, submitted, record, scratch)
+            result = grade_notebook(job, name, sources[name], json.loads(job["release"][name]),
+                                    submitted, record, scratch)
             if result is not None:
                 executed[name] = nbformat.writes(result)
         if record["status"] == "graded" and not executed:

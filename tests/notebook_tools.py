@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+from autograder.integrity import nbgrader_meta, source  # noqa: F401 - source is re-exported
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 ASSIGNMENTS = ROOT / "assignments"
@@ -15,13 +17,8 @@ def load(path):
     return json.loads(Path(path).read_text())
 
 
-def source(cell):
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
-
-
 def grade_id(cell):
-    return cell["metadata"].get("nbgrader", {}).get("grade_id")
+    return nbgrader_meta(cell).get("grade_id")
 
 
 def solved(name, broken=()):
