@@ -1,13 +1,15 @@
-"""The decisive checks: for every autograded test cell, fresh inputs made by the grader and the
-comparison of the student's answers with the reference, both in the grader's process.
+"""The decisive checks: for every autograded test cell, fresh inputs made by the grader, what the
+decisive run must not be able to reach, and the comparison of the student's answers with the
+reference, in the grader's own process.
 
-Each test cell ends (in its hidden part) with `checks.answer(grade_id, compute)`: when grading, it
-runs the student's functions on the inputs the grader left in the working copy and saves what they
-return. Nothing the notebook's kernel does can change what the reference says here; monkeypatching
-NumPy or the check helpers inside the kernel only changes the kernel's own verdict.
+A test cell's hidden part is `checks.answer(grade_id, compute)`: the decisive run
+(autograder.harness) calls compute on these inputs, in a jail whose course_lib lacks everything
+listed in the case's `withhold` (autograder.edition): the implementations that would compute the
+same answers, in every backend and every wrapper that does not fail without them.
 
-CASES[assignment][grade_id] = Case(make, check): make(rng) -> inputs (arrays and numbers);
-check(inputs, outputs) -> list of problems, empty when the answers are right.
+CASES[assignment][grade_id] = Case(make, check, withhold, float32): make(rng) -> inputs (arrays and
+numbers); check(inputs, outputs) -> list of problems, empty when the answers are right; float32:
+compute also runs on float32 copies of the inputs, and its answers must be float32 and right.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -24,6 +26,27 @@ from course_lib.classifiers.nets import ThreeLayerConvNet, TwoLayerNet
 class Case:
     make: Callable
     check: Callable
+    withhold: tuple = ()
+    float32: bool = False
+
+    def check_float32(self, inputs, outputs64, outputs32):
+        """Answers on float32 copies of the inputs: float32 themselves, and right to float32 precision."""
+        if len(outputs32) != len(outputs64):
+            return [f"for float32 inputs: expected {len(outputs64)} answers, got {len(outputs32)}"]
+        wrong = [f"out{i}" for i, value in enumerate(outputs32) if value.dtype.kind == "f" and value.dtype != np.float32]
+        names = getattr(self.check, "names", wrong)
+        if wrong:
+            return [f"for float32 inputs the answers should be float32, but "
+                    f"{', '.join(names[int(w[3:])] if int(w[3:]) < len(names) else w for w in wrong)} "
+                    f"came out as float64 (a float64 constant or np.zeros without dtype= mixes it in)"]
+        if isinstance(self.check, matches):
+            return self.check(as_float32(inputs), outputs32, tol=1e-4)
+        return []
+
+
+def as_float32(inputs):
+    return {k: v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+            for k, v in inputs.items()}
 
 
 def _close(name, got, want, tol):
@@ -38,16 +61,20 @@ def _close(name, got, want, tol):
     return [f"{name}: relative difference {err:.2g} from the reference (allowed {tol:g})"] if err > tol else []
 
 
-def matches(reference, names, tol=1e-8):
+class matches:
     """A check: the outputs equal reference(**inputs), output by output, within tol."""
-    def check(inputs, outputs):
+
+    def __init__(self, reference, names, tol=1e-8):
+        self.reference, self.names, self.tol = reference, names, tol
+
+    def __call__(self, inputs, outputs, tol=None):
         with use_backend("numpy"):
-            expected = reference(**inputs)
+            expected = self.reference(**inputs)
         expected = expected if isinstance(expected, tuple) else (expected,)
         if len(outputs) != len(expected):
-            return [f"expected {len(expected)} answers ({', '.join(names)}), got {len(outputs)}"]
-        return [p for n, g, w in zip(names, outputs, expected) for p in _close(n, g, w, tol)]
-    return check
+            return [f"expected {len(expected)} answers ({', '.join(self.names)}), got {len(outputs)}"]
+        tol = max(tol or 0, self.tol)
+        return [p for n, g, w in zip(self.names, outputs, expected) for p in _close(n, g, w, tol)]
 
 
 def _normal(rng, *shape, scale=1.0):
@@ -62,11 +89,6 @@ def _size(rng, low, high):
 def _distances(rng):
     d = _size(rng, 3, 12)
     return {"X": 10 * rng.random((_size(rng, 2, 9), d)), "X_train": 10 * rng.random((_size(rng, 2, 9), d))}
-
-
-def _distance_case():
-    return Case(_distances, matches(lambda X, X_train: kernels("numpy").pairwise_distances(X, X_train),
-                                    ["dists"]))
 
 
 def _votes(rng):
@@ -99,25 +121,28 @@ def _clusters(rng):
     return {"X": X.astype(np.float32), "y": y}
 
 
-def _learned(inputs, outputs):
-    """train() returned float32 weights whose predictions (as returned, and recomputed here from
-    the weights) separate the clusters."""
-    if len(outputs) != 2:
-        return [f"expected the weights and the predictions, got {len(outputs)} answers"]
-    W, predictions = (np.asarray(o) for o in outputs)
-    X, y = inputs["X"], inputs["y"]
-    if W.shape != (X.shape[1], 4) or W.dtype != np.float32:
-        return [f"W should be float32 of shape {(X.shape[1], 4)}, got {W.dtype} {W.shape}"]
-    problems = _close("predictions", predictions, np.argmax(X @ W, axis=1), 0)
-    accuracy = float(np.mean(np.argmax(X @ W, axis=1) == y))
-    return problems + ([f"training accuracy {accuracy:.2f} on separable clusters (needs > 0.9)"]
-                       if accuracy <= 0.9 else [])
+class trained:
+    """A check of train(): minibatch SGD as the notebook specifies it (seeded generator, initial
+    weights, batches drawn with rng.integers) gives the reference's weights and loss history, and
+    predict() the reference's labels. A made-up loss curve or a shortcut to the weights fails."""
 
+    names = ["W", "history", "predictions"]
 
-def _linear_cases(naive, vectorized):
-    return {"test-naive": Case(_linear_loss, matches(naive, ["loss", "dW"])),
-            "test-vectorized": Case(_linear_loss, matches(vectorized, ["loss", "dW"])),
-            "test-train": Case(_clusters, _learned)}
+    def __init__(self, classifier):
+        self.classifier = classifier
+
+    def __call__(self, inputs, outputs):
+        if len(outputs) != 3:
+            return [f"expected the weights, the loss history and the predictions, got {len(outputs)} answers"]
+        X, y = inputs["X"], inputs["y"]
+        with use_backend("numpy"):
+            model = self.classifier(seed=3)
+            history = model.train(X, y, learning_rate=0.1, reg=1e-4, num_iters=300, batch_size=50)
+        W, losses, predictions = outputs
+        if W.dtype != np.float32:
+            return [f"W should be float32 for float32 data (the dtype of X), got {W.dtype}"]
+        return (_close("W", W, model.W, 1e-4) + _close("loss history", losses, np.array(history), 1e-4)
+                + _close("predictions", predictions, np.argmax(X @ W, axis=1), 0))
 
 
 # ---------------------------------------------------------------- assignment 2.1
@@ -311,43 +336,101 @@ def _class_step(rng):
             "learning_rate": float(rng.uniform(0.01, 1))}
 
 
+# ---------------------------------------------------------------- what each decisive run lacks
+KNN, LINEAR, NETS = "classifiers/knn.py", "classifiers/linear.py", "classifiers/nets.py"
+NP, NB, LAYERS = "kernels/numpy_kernels.py", "kernels/numba_kernels.py", "layers.py"
+
+
+def _in(path, *names):
+    return tuple(f"{path}:{name}" for name in names)
+
+
+WITHHOLD = {
+    "distances": _in(KNN, "KNearestNeighbor.compute_distances_two_loops", "KNearestNeighbor.compute_distances_one_loop",
+                     "KNearestNeighbor.compute_distances_no_loops") + _in(NP, "pairwise_distances")
+    + _in(NB, "pairwise_distances", "_distances_from_gram", "_squared_norms"),
+    "svm": _in(LINEAR, "svm_loss_naive", "svm_loss_vectorized") + _in(NP, "svm_loss") + _in(NB, "svm_loss", "_svm_rows"),
+    "softmax": _in(LINEAR, "softmax_loss_naive", "softmax_loss_vectorized") + _in(NP, "softmax_loss")
+    + _in(NB, "softmax_loss", "_softmax_rows"),
+    "sgd": _in(LINEAR, "LinearClassifier.train"),
+    "affine": _in(NP, "affine_forward", "affine_backward"),
+    "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad"),
+    "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss"),
+    "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
+    "bn-forward": _in(LAYERS, "batchnorm_forward") + _in(NP, "batchnorm_forward", "batchnorm_inference")
+    + _in(NB, "batchnorm_forward", "_batchnorm"),
+    "bn-backward": _in(LAYERS, "batchnorm_backward") + _in(NP, "batchnorm_backward")
+    + _in(NB, "batchnorm_backward", "_batchnorm_grad"),
+    "dropout": _in(LAYERS, "dropout_forward", "dropout_backward") + _in(NP, "dropout_forward", "dropout_backward")
+    + _in(NB, "dropout_forward", "dropout_backward", "_dropout"),
+    "conv-forward": _in(LAYERS, "conv_forward") + _in(NP, "conv_forward") + _in(NB, "conv_forward", "_im2col"),
+    "conv-backward": _in(LAYERS, "conv_backward") + _in(NP, "conv_backward") + _in(NB, "conv_backward", "_col2im"),
+    "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "maxpool_forward", "maxpool_backward")
+    + _in(NB, "maxpool_forward", "maxpool_backward", "_maxpool", "_maxpool_grad"),
+    "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
+}
+
+
+def _linear_cases(naive, vectorized, classifier, withheld):
+    return {"test-naive": Case(_linear_loss, matches(naive, ["loss", "dW"]), withheld, float32=True),
+            "test-vectorized": Case(_linear_loss, matches(vectorized, ["loss", "dW"]), withheld, float32=True),
+            "test-train": Case(_clusters, trained(classifier), WITHHOLD["sgd"])}
+
+
+def _distance_case():
+    return Case(_distances, matches(lambda X, X_train: kernels("numpy").pairwise_distances(X, X_train), ["dists"]),
+                WITHHOLD["distances"], float32=True)
+
+
 CASES = {
     "01_knn": {
         "test-two-loops": _distance_case(), "test-one-loop": _distance_case(),
         "test-no-loops": _distance_case(),
         "test-predict": Case(_votes, matches(lambda dists, y_train, k: predict_labels(dists, y_train, k),
-                                             ["labels"], tol=0)),
-        "test-cross-validate": Case(_cross_validation, matches(_fold_accuracies, ["k=1", "k=4", "k=7"], 1e-12)),
+                                             ["labels"], tol=0), _in(KNN, "predict_labels")),
+        "test-cross-validate": Case(_cross_validation, matches(_fold_accuracies, ["k=1", "k=4", "k=7"], 1e-12),
+                                    _in(KNN, "cross_validate_k")),
     },
-    "02_svm": _linear_cases(linear.svm_loss_naive, linear.svm_loss_vectorized),
-    "03_softmax": _linear_cases(linear.softmax_loss_naive, linear.softmax_loss_vectorized),
+    "02_svm": _linear_cases(linear.svm_loss_naive, linear.svm_loss_vectorized, linear.LinearSVM, WITHHOLD["svm"]),
+    "03_softmax": _linear_cases(linear.softmax_loss_naive, linear.softmax_loss_vectorized, linear.Softmax,
+                                WITHHOLD["softmax"]),
     "04_fc_nets": {
-        "test-affine": Case(_affine, matches(_affine_reference, ["out", "dx", "dw", "db"])),
-        "test-relu": Case(_relu, matches(_relu_reference, ["out", "dx"], tol=0)),
+        "test-affine": Case(_affine, matches(_affine_reference, ["out", "dx", "dw", "db"]), WITHHOLD["affine"],
+                            float32=True),
+        "test-relu": Case(_relu, matches(_relu_reference, ["out", "dx"], tol=0), WITHHOLD["relu"], float32=True),
         "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
-                                                   ["loss", "dW1", "db1", "dW2", "db2", "scores"])),
-        "test-update-rules": Case(_updates, matches(_updates_reference, ["sgd_momentum", "rmsprop", "adam"])),
+                                                   ["loss", "dW1", "db1", "dW2", "db2", "scores"]), WITHHOLD["two-layer"]),
+        "test-update-rules": Case(_updates, matches(_updates_reference, ["sgd_momentum", "rmsprop", "adam"]),
+                                  WITHHOLD["updates"], float32=True),
     },
     "05_batchnorm_dropout": {
         "test-bn-forward": Case(_batchnorm, matches(_bn_forward_reference,
-                                                    ["train output", "running mean", "running var", "test output"])),
-        "test-bn-backward": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7)),
-        "test-bn-backward-alt": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7)),
-        "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12)),
+                                                    ["train output", "running mean", "running var", "test output"]),
+                                WITHHOLD["bn-forward"], float32=True),
+        "test-bn-backward": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
+                                 WITHHOLD["bn-backward"], float32=True),
+        "test-bn-backward-alt": Case(_batchnorm, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
+                                     WITHHOLD["bn-backward"]),
+        "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
+                             WITHHOLD["dropout"], float32=True),
     },
     "06_convnets": {
-        "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"])),
-        "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"])),
-        "test-max-pool": Case(_pool, matches(_pool_reference, ["out", "dx"], 1e-12)),
+        "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv-forward"],
+                                  float32=True),
+        "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
+                                   WITHHOLD["conv-backward"], float32=True),
+        "test-max-pool": Case(_pool, matches(_pool_reference, ["out", "dx"], 1e-12), WITHHOLD["pool"], float32=True),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
-                                                                         "db2", "db3", "scores"])),
+                                                                         "db2", "db3", "scores"]), WITHHOLD["convnet"]),
     },
     "07_network_visualization": {
         "test-saliency": Case(_saliency, matches(
-            lambda X, y, **p: netvis.saliency_maps(ThreeLayerConvNet.from_params(p), X, y), ["saliency"])),
-        "test-fooling": Case(_fooling, _fooled),
+            lambda X, y, **p: netvis.saliency_maps(ThreeLayerConvNet.from_params(p), X, y), ["saliency"]),
+            _in("netvis.py", "saliency_maps")),
+        "test-fooling": Case(_fooling, _fooled, _in("netvis.py", "fooling_image")),
         "test-class-visualization": Case(_class_step, matches(
             lambda image, target, l2_reg, learning_rate, **p: netvis.class_visualization_step(
-                ThreeLayerConvNet.from_params(p), image, target, l2_reg, learning_rate), ["image"])),
+                ThreeLayerConvNet.from_params(p), image, target, l2_reg, learning_rate), ["image"]),
+            _in("netvis.py", "class_visualization_step")),
     },
 }

@@ -29,9 +29,12 @@ def main(argv=None):
     grade.add_argument("--cpu-seconds", type=int, default=None, help="CPU seconds per process "
                        "of a submission (default: the timeout)")
     grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per notebook cell")
-    grade.add_argument("--memory-mb", type=int, default=4096, help="address space per process")
+    grade.add_argument("--memory-mb", type=int, default=4096, help="memory of a submission's processes "
+                       "together (cgroups; per process where the machine has none)")
     grade.add_argument("--processes", type=int, default=256, help="processes per submission")
     grade.add_argument("--file-mb", type=int, default=64, help="largest file a submission may write")
+    grade.add_argument("--disk-mb", type=int, default=1024, help="everything a submission may write, "
+                       "/tmp included")
     grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade.add_argument("--no-feedback", action="store_true")
     args = parser.parse_args(argv)
@@ -50,7 +53,7 @@ def main(argv=None):
     results = grading.autograde(solution_folder, args.submissions, Path(args.course),
                                 workers=args.workers, timeout=args.timeout,
                                 memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
-                                processes=args.processes, file_mb=args.file_mb,
+                                processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
                                 cell_timeout=args.cell_timeout, force=args.force,
                                 feedback=not args.no_feedback)
     csv_path = Path(args.csv or Path(args.course) / f"{args.assignment}.csv")

@@ -6,14 +6,15 @@ import sys
 from pathlib import Path
 
 # Written into every course directory. nbgrader here only registers assignments, keeps the gradebook
-# and renders feedback (autograder.worker runs the notebooks). The feedback chain adds
-# ClearHiddenTests: nbgrader's default feedback shows the hidden tests' source to the student.
+# and renders feedback (autograder.worker runs the notebooks). The autograded notebooks hold no
+# hidden test (the kernel never saw one), so the feedback chain needs no ClearHiddenTests, which
+# would fail on a student's answer cell that merely mentions its marker.
 CONFIG = '''\
 c = get_config()
 c.CourseDirectory.course_id = "course"
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.preprocessors import GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
 '''
 
 

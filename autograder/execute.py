@@ -1,23 +1,83 @@
-"""Execute one notebook in the current directory: the notebook arrives on stdin, the executed
-notebook leaves on stdout. Run inside autograder.jail, as the only program that touches student code.
+"""Execute one notebook with its kernel in the jail: the notebook arrives on stdin, the executed
+notebook leaves on stdout.
 
-    python -m autograder.execute --cell-timeout 30 < notebook.ipynb > executed.ipynb
+    python -m autograder.execute < request.json > executed.ipynb
 
-The notebook never exists as a file in the working copy (its hidden tests stay out of the student
-code's reach), and the kernel gets /dev/null for stdout and stderr: stdout here is a private
-descriptor that student code cannot write a forged notebook into. Each cell's output is capped,
-so a cell that prints without end costs memory only up to the cap.
+The request holds the notebook, the jail command that wraps the kernel (autograder.jail up to its
+`--`) and the time limits. This runner is not in the jail: it runs as the grader's user, in the
+grader's PID namespace, which the kernel cannot see, let alone reach (no /proc entry, no
+descriptor, no signal gets there). The kernel talks to it over ZeroMQ on Unix sockets in the
+jail's working folder, which the runner reaches through /proc/<jail>/root; nothing the kernel sends
+is trusted beyond the cell outputs, each capped, and messages beyond MAX_MESSAGE are dropped.
 """
-import argparse
+import json
 import os
+import signal
 import sys
+import time
 import traceback
 
 import nbformat
+import zmq
+import zmq.asyncio
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 MAX_CELL_OUTPUT = 200_000  # characters kept per cell; the rest is replaced by a note
+MAX_MESSAGE = 64 * 1024 * 1024  # bytes per ZeroMQ message from the kernel
+KERNEL_DIR = "/home/student/.kernel"  # inside the jail
+
+
+class JailedKernelManager(AsyncKernelManager):
+    """A kernel started by autograder.jail, on ipc sockets in its working folder."""
+
+    def __init__(self, jail, **kwargs):
+        super().__init__(transport="ipc", ip=f"{KERNEL_DIR}/k", **kwargs)
+        inner = f"{KERNEL_DIR}/kernel.json"
+        self._kernel_spec = KernelSpec(
+            argv=[*jail, "--copy", f"{{connection_file}}={inner}", "--",
+                  sys.executable, "-m", "ipykernel_launcher", "-f", inner],
+            display_name="jailed python", language="python", interrupt_mode="signal")
+        self.jail_pid = self.namespace_init = None
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        await super()._async_launch_kernel(kernel_cmd, **kw)  # the jail gives the kernel its environment
+        self.jail_pid = self.provisioner.pid
+        self.namespace_init = _first_child(self.jail_pid)
+
+    def client(self, **kwargs):
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        # the sockets as the runner sees them: through the jail's root
+        return super().client(ip=f"/proc/{self.jail_pid}/root{KERNEL_DIR}/k", context=context, **kwargs)
+
+    def kill_namespace(self):
+        """SIGKILL the namespace's PID 1 (and so everything in it), whatever the kernel did to its
+        parent-death signal."""
+        if self.namespace_init is not None:
+            try:
+                signal.pidfd_send_signal(self.namespace_init, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self.namespace_init)
+            self.namespace_init = None
+
+
+def _first_child(pid, wait=10.0):
+    """A pidfd of the jail's first child (PID 1 of its namespace), taken while the jail lives."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+            if children:
+                return os.pidfd_open(int(children[0]))
+        except OSError:
+            return None
+        time.sleep(0.01)
+    return None
 
 
 def _error(name, text):
@@ -79,28 +139,30 @@ class GraderClient(NotebookClient):
         return await super()._async_handle_timeout(timeout, cell)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="autograder.execute")
-    parser.add_argument("--cell-timeout", type=int, default=30)
-    parser.add_argument("--startup-timeout", type=int, default=120)
-    args = parser.parse_args(argv)
-    notebook = nbformat.reads(sys.stdin.read(), as_version=4)
-    result = os.fdopen(os.dup(1), "w")  # private: not inherited by the kernel
-    sys.stderr = os.fdopen(os.dup(2), "w")  # the runner's own errors still reach the grader
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    client = GraderClient(notebook, timeout=args.cell_timeout, startup_timeout=args.startup_timeout,
+def main():
+    request = json.loads(sys.stdin.read())
+    notebook = nbformat.reads(json.dumps(request["notebook"]), as_version=4)
+    result = os.fdopen(os.dup(1), "w")  # private: the kernel and its jail get /dev/null instead
+    sys.stderr = os.fdopen(os.dup(2), "w")
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` kills the namespace
+    km = JailedKernelManager(request["jail"])
+    client = GraderClient(notebook, km=km, timeout=request["cell_timeout"],
+                          startup_timeout=request.get("startup_timeout", 120),
                           kernel_name="python3", allow_errors=True, record_timing=False,
                           interrupt_on_timeout=True,
                           error_on_timeout={"ename": "TimeoutError", "evalue": "interrupted",
                                             "traceback": []},
-                          resources={"metadata": {"path": os.getcwd()}})
+                          shutdown_kernel="immediate")
     try:
         client.execute()
     except Exception as err:  # noqa: BLE001 - a dead kernel or a swallowed interrupt: keep what ran
         notebook.metadata["grader_error"] = f"{type(err).__name__}: {str(err)[-500:]}"
         traceback.print_exc(limit=3)
+    finally:
+        km.kill_namespace()
     result.write(nbformat.writes(notebook))
     result.close()
     return 0

@@ -10,6 +10,7 @@ grades only submissions that are new or changed (or all, with force). Grades do 
 number of workers.
 """
 import csv
+import html
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import shutil
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -25,14 +27,14 @@ from tqdm.auto import tqdm
 
 from course_lib.storage import write_atomically
 
+from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
+from .model import AUTO, Job, Limits, Status
 from .submission import find_submissions
-from .worker import grade_submission
-
-FIRST_UID = 61000  # the jail runs each worker as its own uid when the grader runs as root
+from .worker import grade_submission, new_record, zero_scores
 
 
-class ReferenceError(RuntimeError):
+class InstructorNotebookError(RuntimeError):
     """The instructor's notebook does not earn full marks on the grader's inputs."""
 
 
@@ -58,63 +60,34 @@ def load_results(course, assignment):
 
 
 def _totals(tests):
-    auto = [t for t in tests.values() if t[2] == "auto"]
+    auto = [t for t in tests.values() if t[2] == AUTO]
     return {"score": sum(t[0] for t in tests.values()),
             "max_score": sum(t[1] for t in tests.values()),
             "auto_score": sum(t[0] for t in auto), "auto_max": sum(t[1] for t in auto)}
 
 
-# ---------------------------------------------------------------- one worker's job
-_slot = None
-
-
-def _take_slot(counter):
-    """Pool initializer: each worker process gets its own index (and so its own uid)."""
-    global _slot
-    with counter.get_lock():
-        _slot = counter.value
-        counter.value += 1
-
-
-def _run(job):
-    if job["uid"] is not None and _slot is not None:
-        job = dict(job, uid=FIRST_UID + _slot)
-    return job["student"], grade_submission(job)
-
-
-def _jobs_base(course, assignment, solution_folder, submissions, limits):
-    source = {p.name: p.read_text() for p in notebooks(course / "source" / assignment)}
-    release = {p.name: p.read_text() for p in notebooks(course / "release" / assignment)}
-    scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
-    os.chmod(scratch, 0o711)  # workers' uids pass through to their own 0700 working copies
-    root = os.geteuid() == 0
-    hide = [str(p) for p in (course, Path(submissions).resolve(), Path(solution_folder).resolve(), scratch)]
-    return scratch, dict(limits, assignment=assignment, source=source, release=release,
-                         scratch=str(scratch), hide=hide, secret=_secret(course),
-                         uid=FIRST_UID if root else None,
-                         numba_cache=str(course / "numba-cache" / assignment))
-
-
-def _check_reference(course, assignment, base):
+# ---------------------------------------------------------------- the instructor's notebook first
+def _check_instructor(course, base):
     """Grade the instructor's own notebook like a submission: every autograded test must pass.
-    Done once per version of the source; its Numba cache becomes every working copy's."""
-    stamp = course / "numba-cache" / f".{assignment}.sha256"
-    wanted = tree_hash(course / "source" / assignment)
+    Done once per version of the source and the library; it fills the Numba caches (of the
+    notebook and of every grading edition) that the students' jails start from."""
+    stamp = course / "numba-cache" / f".{base.assignment}.sha256"
+    wanted = tree_hash(course / "source" / base.assignment) + fingerprint(())
     if stamp.exists() and stamp.read_text() == wanted:
         return
-    cache = Path(base["numba_cache"])
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(base["scratch"]) / "reference-submission"
+    shutil.rmtree(course / "numba-cache" / base.assignment, ignore_errors=True)
+    folder = Path(base.scratch) / "instructor-submission"
     folder.mkdir()
-    for name, text in base["source"].items():
+    for name, text in base.sources.items():
         (folder / name).write_text(text)
-    record, _ = grade_submission(dict(base, student="instructor", submission=str(folder),
-                                      numba_cache=None, keep_numba_cache=str(cache)))
+    record, _ = grade_submission(replace(base, student="instructor", submission=str(folder),
+                                         digest=tree_hash(folder), warm_up=True))
     failures = {k: v for k, v in record["checks"].items() if v}
-    if record["status"] != "graded" or failures:
-        raise ReferenceError(f"the instructor's notebook of {assignment} does not pass on the "
-                             f"grader's inputs ({record['status']} {record['message']}): {failures}")
+    if record["status"] != Status.GRADED or failures:
+        raise InstructorNotebookError(
+            f"the instructor's notebook of {base.assignment} does not pass on the grader's inputs "
+            f"({record['status']} {record['message']} {record.get('notes', '')}): {failures}")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(wanted)
 
 
@@ -147,33 +120,43 @@ def _record_in_gradebook(course, assignment, student, record, executed):
 
 
 def _report(record):
-    """The grader's report, as the first cell of the autograded notebook (and so of the feedback)."""
-    lines = ["## Grader's report", "", f"Status: **{record['status']}** {record['message']}".strip(), ""]
+    """The grader's report, as the first cell of the autograded notebook (and so of the feedback).
+    Text that a submission could shape (grade ids, error messages) is escaped."""
+    lines = ["## Grader's report", "", f"Status: **{record['status']}** {_md(record['message'])}".strip(), ""]
     for test, problems in sorted(record["checks"].items()):
         score, maximum, _ = record["tests"][test]
-        lines.append(f"- `{test}`: {score:g} / {maximum:g}" + (f" ({'; '.join(problems)})" if problems else ""))
+        lines.append(f"- `{_md(test)}`: {score:g} / {maximum:g}" + (f" ({_md('; '.join(problems))})" if problems else ""))
     if record["integrity"]:
-        lines += ["", "Integrity:"] + [f"- {finding}" for finding in record["integrity"]]
+        lines += ["", "Notes for review (they cost no points):"] + [f"- {_md(f)}" for f in record["integrity"]]
     return "\n".join(lines)
+
+
+def _md(text):
+    return html.escape(str(text)).replace("`", "&#96;").replace("\n", " ")
 
 
 def _feedback(course, assignment, results):
     """Feedback for every student with an autograded notebook, in one nbgrader run at the end
-    (one run per student would cost a Python start-up each, in the main process)."""
+    (one run per student would cost a Python start-up each). If that run fails, each student's
+    feedback is made on its own, so that one notebook can cost only its own feedback."""
+    graded = [s for s in results if (course / "autograded" / s / assignment).is_dir()]
     try:
         run_nbgrader(course, "generate_feedback", assignment, "--force")
-        error = None
-    except NbgraderError as err:
-        error = f"feedback failed: {str(err)[-300:]}"
-    for student, record in results.items():
-        folder = course / "feedback" / student / assignment
-        if (course / "autograded" / student / assignment).is_dir():
-            record["feedback"] = error or str(folder)
+        failed = {}
+    except NbgraderError:
+        failed = {}
+        for student in graded:
+            try:
+                run_nbgrader(course, "generate_feedback", assignment, "--force", f"--student={student}")
+            except NbgraderError as err:
+                failed[student] = f"feedback failed: {str(err)[-300:]}"
+    for student in graded:
+        results[student]["feedback"] = failed.get(student) or str(course / "feedback" / student / assignment)
 
 
 # ---------------------------------------------------------------- the whole class
 def autograde(solution_folder, submissions, course, workers=1, timeout=600, memory_mb=4096,
-              cpu_seconds=None, processes=256, file_mb=64, cell_timeout=30, force=False,
+              cpu_seconds=None, processes=256, file_mb=64, disk_mb=1024, cell_timeout=30, force=False,
               feedback=True, progress=True, log=tqdm.write):
     """Grade every submission in `submissions` against the assignment in solution_folder with
     `workers` processes. Returns {student: record}; records of unchanged submissions are kept."""
@@ -182,43 +165,85 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
     course = prepare(course, solution_folder)
     results_path = course / "results" / f"{assignment}.json"
     results = load_results(course, assignment)
-    limits = {"timeout": timeout, "memory_mb": memory_mb, "cpu_seconds": cpu_seconds or timeout,
-              "processes": processes, "file_mb": file_mb, "cell_timeout": cell_timeout,
-              "threads": max(1, (os.cpu_count() or 1) // workers)}
-    scratch, base = _jobs_base(course, assignment, solution_folder, submissions, limits)
+    limits = Limits(timeout=timeout, cell_timeout=cell_timeout, cpu_seconds=cpu_seconds, memory_mb=memory_mb,
+                    disk_mb=disk_mb, processes=processes, file_mb=file_mb,
+                    threads=max(1, (os.cpu_count() or 1) // workers))
+    scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
+    base = Job(assignment=assignment, student="", submission="", digest="", secret=_secret(course),
+               sources={p.name: p.read_text() for p in notebooks(course / "source" / assignment)},
+               releases={p.name: p.read_text() for p in notebooks(course / "release" / assignment)},
+               scratch=str(scratch), course=str(course), limits=limits)
     try:
-        _check_reference(course, assignment, base)
-        todo, students = [], find_submissions(submissions)
+        _check_instructor(course, base)
+        students, refused = find_submissions(submissions)
+        for student, reason in refused.items():
+            results[student] = _refused(base, reason)
+            log(f"{student}: refused: {reason}")
+        todo = []
         for student, path in students.items():
             digest = tree_hash(path)
             old = results.get(student, {})
-            if force or old.get("hash") != digest or old.get("status") == "timeout":
-                todo.append(dict(base, student=student, submission=str(path), hash=digest))
-        log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged")
-        bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress)
-        counter = get_context("spawn").Value("i", 0)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_take_slot, initargs=(counter,)) as pool:
-            futures = {pool.submit(_run, job): job for job in todo}
-            for future in as_completed(futures):
-                job = futures[future]
-                student, (record, executed) = future.result()
-                record.update(_totals(record["tests"]), hash=job["hash"])
-                if executed:
-                    _record_in_gradebook(course, assignment, student, record, executed)
-                results[student] = record
+            if force or old.get("hash") != digest or old.get("status") in (Status.TIMEOUT, Status.ERROR):
+                todo.append(replace(base, student=student, submission=str(path), digest=digest))
+        _save(results, results_path)
+        log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
+            f"{len(refused)} refused")
+        with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
+            for job, (record, executed) in _graded(todo, workers):
+                record.update(_totals(record["tests"]), hash=job.digest)
+                try:
+                    if executed:
+                        _record_in_gradebook(course, assignment, job.student, record, executed)
+                except Exception as err:  # noqa: BLE001 - this student's gradebook entry alone
+                    record.update(status=Status.ERROR, message="the grade could not be recorded")
+                    record.setdefault("notes", []).append(f"gradebook: {type(err).__name__}: {err}")
+                results[job.student] = record
                 _save(results, results_path)  # after every student: an interruption loses nothing
                 bar.update(1)
-                if record["status"] != "graded" or record["integrity"]:
-                    log(f"{student}: {record['status']} {record['message']} "
-                        f"{'; '.join(record['integrity'])}".strip())
-        bar.close()
+                if record["status"] != Status.GRADED or record.get("notes"):
+                    log(f"{job.student}: {record['status']} {record['message']} "
+                        f"{' '.join(record.get('notes', []))[-600:]}".strip())
         if feedback:
             _feedback(course, assignment, results)
             _save(results, results_path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return results
+
+
+def _refused(base, reason):
+    record = dict(new_record(), status=Status.REJECTED, message=reason)
+    for name, text in base.sources.items():
+        record["tests"].update(zero_scores(json.loads(text), name))
+    record.update(_totals(record["tests"]))
+    return record
+
+
+def _graded(jobs, workers):
+    """(job, (record, executed)) for every job, as they finish. A worker process that dies (the
+    machine killed it, say) costs only the submissions it held: they are retried once in a fresh
+    pool, then recorded as errors; the others go on."""
+    pending, tries = list(jobs), {}
+    while pending:
+        retry = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(grade_submission, job): job for job in pending}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    yield job, future.result()
+                except Exception as err:  # noqa: BLE001 - a dead worker, not the student's fault
+                    tries[job.student] = tries.get(job.student, 0) + 1
+                    if tries[job.student] < 2:
+                        retry.append(job)
+                        continue
+                    record = dict(new_record(), status=Status.ERROR,
+                                  message="the grader failed on this submission; the instructor has the details",
+                                  notes=[f"worker: {type(err).__name__}: {err}"])
+                    for name, text in job.sources.items():
+                        record["tests"].update(zero_scores(json.loads(text), name))
+                    yield job, (record, {})
+        pending = retry
 
 
 # ---------------------------------------------------------------- reports
@@ -234,12 +259,17 @@ def export_csv(results, path):
         for student in sorted(results):
             r = results[student]
             failed = [f"{t}: {'; '.join(p)}" for t, p in sorted(r.get("checks", {}).items()) if p]
-            writer.writerow([student, f"{r['auto_score']:g}", f"{r['auto_max']:g}", f"{r['score']:g}",
-                             f"{r['max_score']:g}", r["status"], r["message"], " | ".join(r["integrity"]),
-                             " | ".join(failed)]
+            writer.writerow([_cell(student), f"{r['auto_score']:g}", f"{r['auto_max']:g}", f"{r['score']:g}",
+                             f"{r['max_score']:g}", r["status"], _cell(r["message"]),
+                             _cell(" | ".join(r["integrity"])), _cell(" | ".join(failed))]
                             + [f"{r['tests'][t][0]:g}" if t in r["tests"] else "" for t in tests])
 
     return Path(write_atomically(path, write, newline=""))
+
+
+def _cell(text):
+    """A text cell a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _max(results, test):

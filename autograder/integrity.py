@@ -1,12 +1,13 @@
 """What a submission did to its notebook, read without running anything: test cells changed,
 deleted, stripped of their metadata or duplicated, graded cells' metadata changed, solution cells
-missing, the wrong assignment's notebook, and the course library's reference implementation (or
-dynamic code that could reach it) called from a solution cell.
+missing, the wrong assignment's notebook, and course-library names (or dynamic imports) in answer cells
+that the instructor's own answer does not need.
 
 The grader never trusts the submission's structure: it runs the instructor's notebook with the
 student's answer cells put in (see submission.assemble), so a changed or deleted test cell is
-restored, not obeyed. These findings say what was restored, and which tests earn nothing because
-their answer cells used the reference instead of the student's own code.
+restored, not obeyed. These findings say what was restored and what an instructor may want to look
+at; none of them costs points. Points come from what the code computes where the reference does
+not exist (autograder.edition), which no spelling can get around.
 """
 import ast
 
@@ -101,8 +102,7 @@ def belongs_elsewhere(release_nb, submitted_nb):
 
 # ---------------------------------------------------------------- the reference implementation
 SETS = "changes "  # marks an assignment to a library name (checks.check_close = ...)
-DYNAMIC = {"__import__", "eval", "exec", "compile", "globals", "vars", "getattr", "locals",
-           "__builtins__", "importlib", "sys"}
+DYNAMIC = {"__import__", "eval", "exec", "compile", "importlib"}  # not getattr & co: ordinary code uses them
 
 
 def course_names(setup_code):
@@ -140,6 +140,7 @@ def library_uses(code, names):
         tree = ast.parse(_python(code))
     except SyntaxError:
         return set()
+    names = set(names) - _bound_here(tree)  # a variable of the student's own called `checks` is theirs
     uses = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -155,6 +156,19 @@ def library_uses(code, names):
             uses.add(node.id)
     # reference.affine_forward is also a use of `reference`: keep the longest paths only
     return {u for u in uses if not any(v.removeprefix(SETS).startswith(u + ".") for v in uses)}
+
+
+def _bound_here(tree):
+    """Names a cell binds itself: assignment and loop targets, functions, classes, parameters."""
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return bound
 
 
 def reference_use(source_nb, submitted_nb):

@@ -1,68 +1,163 @@
-"""Submissions on disk (one folder or zip per student), and the notebook the grader runs for one:
-the instructor's notebook, hidden tests included, with the student's answer cells put in."""
+"""Submissions on disk (one folder or zip per student), and what the grader runs for one: the
+instructor's notebook with the student's answer cells put in and the test cells as released (no
+hidden test), and, per test, the cells its decisive run needs."""
 import copy
-import re
-import shutil
+import os
+import stat
+import unicodedata
 import zipfile
 from pathlib import Path
 
-from .integrity import graded_cells, nbgrader_meta, source
+from .integrity import graded_cells, is_answer, nbgrader_meta, source
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MAX_MEMBER_BYTES = 64 * 1024 * 1024  # a notebook inside a zip, unpacked
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot be graded as it stands; the message says why."""
+
+
+def student_id(name):
+    """The student id a folder or zip name stands for (NFC-normalised), or SubmissionError: any
+    printable text without path separators, not starting with a dot, at most 100 characters."""
+    sid = unicodedata.normalize("NFC", name)
+    if not sid or len(sid) > 100 or sid.startswith(".") or "/" in sid or "\\" in sid \
+            or not sid.isprintable() or sid.strip() != sid:
+        raise SubmissionError(f"{name!r} is not a usable student id: use printable characters without "
+                              f"slashes, leading dots or surrounding spaces (at most 100)")
+    return sid
 
 
 def find_submissions(folder):
-    """{student id: path} for every subfolder or .zip in folder; ids come from the names."""
-    found = {}
+    """({student id: path}, {name: reason it cannot be graded}) for every entry in folder: a
+    subfolder or a .zip each. A linked entry, an id with both a folder and a zip, or a name that is
+    no usable id is refused with its reason rather than guessed at."""
+    found, refused, seen = {}, {}, {}
     for path in sorted(Path(folder).iterdir()):
-        if path.is_dir() or path.suffix == ".zip":
-            found[path.stem if path.suffix == ".zip" else path.name] = path
-    return found
+        if path.name.startswith("."):
+            continue
+        name = path.stem if path.suffix == ".zip" else path.name
+        try:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise SubmissionError(f"{path.name} is a symbolic link; submit a folder or a zip")
+            if not (stat.S_ISDIR(mode) or (stat.S_ISREG(mode) and path.suffix == ".zip")):
+                continue
+            sid = student_id(name)
+        except SubmissionError as err:
+            refused[name] = str(err)
+            continue
+        if sid in seen:
+            refused[sid] = (f"both {seen[sid].name} and {path.name} are submissions of {sid}; "
+                            f"keep one of them")
+            found.pop(sid, None)
+            continue
+        seen[sid] = path
+        found[sid] = path
+    for sid in refused:
+        found.pop(sid, None)
+    return found, refused
 
 
 def extract_notebooks(submission, names, target):
     """Copy the expected notebooks out of a folder or zip into target; returns the missing names.
-    Nothing else is copied, and a zip is read by member name: no path in it is ever extracted."""
+    Only regular files are read (no link, FIFO or device), a zip is read by member name (no path
+    in it is ever extracted) and no member larger than MAX_MEMBER_BYTES is unpacked."""
     target.mkdir(parents=True, exist_ok=True)
     missing = []
     if submission.is_dir():
         for name in names:
-            hits = [p for p in submission.rglob(name)
-                    if ".ipynb_checkpoints" not in p.parts and p.is_file() and not p.is_symlink()]
+            hits = sorted(p for p in submission.rglob(name) if ".ipynb_checkpoints" not in p.parts
+                          and stat.S_ISREG(p.lstat().st_mode))
             if hits:
-                shutil.copyfile(hits[0], target / name)
+                _copy_regular(hits[0], target / name)
             else:
                 missing.append(name)
         return missing
     with zipfile.ZipFile(submission) as archive:
-        members = {Path(m).name: m for m in archive.namelist()
-                   if not m.endswith("/") and "__MACOSX" not in m and ".ipynb_checkpoints" not in m}
+        members = {Path(m.filename).name: m for m in archive.infolist()
+                   if not m.is_dir() and "__MACOSX" not in m.filename and ".ipynb_checkpoints" not in m.filename}
         for name in names:
-            if name in members:
-                (target / name).write_bytes(archive.read(members[name]))
-            else:
+            member = members.get(name)
+            if member is None:
                 missing.append(name)
+            elif member.file_size > MAX_MEMBER_BYTES:
+                raise SubmissionError(f"{name} in the zip unpacks to {member.file_size} bytes")
+            else:
+                with archive.open(member) as f:
+                    (target / name).write_bytes(f.read(MAX_MEMBER_BYTES + 1)[:MAX_MEMBER_BYTES])
     return missing
 
 
+def _copy_regular(path, target):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SubmissionError(f"{path.name} is not a regular file")
+        data = f.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise SubmissionError(f"{path.name} is larger than {MAX_MEMBER_BYTES} bytes")
+    target.write_bytes(data)
+
+
+def without_hidden(code):
+    """A test cell as students see it: the hidden region removed, as nbgrader's release does."""
+    lines, hidden = [], False
+    for line in code.splitlines(keepends=True):
+        if line.strip() == BEGIN_HIDDEN:
+            hidden = True
+        elif line.strip() == END_HIDDEN:
+            hidden = False
+        elif not hidden:
+            lines.append(line)
+    return "".join(lines).rstrip("\n")
+
+
+def hidden_code(source_nb, gid):
+    """The hidden region of the instructor's test cell gid: the decisive run's code."""
+    for cell in source_nb["cells"]:
+        if nbgrader_meta(cell).get("grade_id") == gid:
+            code = source(cell)
+            start, end = code.find(BEGIN_HIDDEN), code.find(END_HIDDEN)
+            return code[start + len(BEGIN_HIDDEN):end] if 0 <= start < end else ""
+    return ""
+
+
+def _chosen(copies, stub):
+    """The student's version of an answer cell pasted more than once: the last copy that is not
+    the release's stub (a stale stub above the real answer is not what they meant)."""
+    answered = [c for c in copies if source(c).strip() != stub.strip()]
+    return (answered or copies)[-1]
+
+
 def assemble(source_nb, release_nb, submitted_nb):
-    """The notebook to run: every cell of the instructor's notebook in its order (setup, free
-    cells, test cells with their hidden tests), except that each answer cell holds the student's
-    version of it, found by grade id; an answer cell the student lost keeps the release's stub.
-    Cells the student added are not run."""
-    student = {gid: cells[0] for gid, cells in graded_cells(submitted_nb).items()}
+    """The notebook to run: every cell of the instructor's notebook in its order, the test cells
+    without their hidden tests, each answer cell holding the student's version of it, found by
+    grade id (a lost answer cell keeps the release's stub). Cells the student added are not run."""
     released = {gid: cells[0] for gid, cells in graded_cells(release_nb).items()}
+    submitted = graded_cells(submitted_nb)
     nb = copy.deepcopy(source_nb)
     for cell in nb["cells"]:
         meta = nbgrader_meta(cell)
-        if not meta.get("solution"):
-            continue
-        gid = meta["grade_id"]
-        mine = student.get(gid)
-        if mine is not None and mine.get("cell_type") == cell["cell_type"]:
-            cell["source"] = source(mine)
-        else:
-            cell["source"] = source(released[gid])
+        gid = meta.get("grade_id")
+        if meta.get("solution"):
+            stub = source(released[gid])
+            mine = [c for c in submitted.get(gid, []) if c.get("cell_type") == cell["cell_type"]]
+            cell["source"] = source(_chosen(mine, stub)) if mine else stub
+        elif meta.get("grade") and cell["cell_type"] == "code":
+            cell["source"] = without_hidden(source(cell))
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
     return nb
+
+
+def phase_cells(notebook, index):
+    """The code a test's decisive run executes before its hidden code: the instructor's locked
+    setup cells and the student's answer cells above the test cell, in order."""
+    cells = []
+    for cell in notebook["cells"][:index]:
+        meta = nbgrader_meta(cell)
+        if cell.get("cell_type") == "code" and (is_answer(cell) or (meta.get("locked") and not meta.get("grade"))):
+            cells.append(source(cell))
+    return cells

@@ -1,19 +1,29 @@
 """Grade one submission: the part of the pipeline that runs in a worker process.
 
-For each notebook: read it (never execute it as given), note what was done to its cells, assemble
-the notebook to run (the instructor's, with the student's answers put in), make a private working
-copy holding only the grader's fresh inputs, run it in autograder.jail with rlimits and no network,
-then judge every test cell outside the kernel: it must have run without error, its answers on the
-grader's inputs must match the reference (autograder.cases), and its answer cells must not call the
-reference implementation. Returns a plain dict; the gradebook and the results file are written by
-the grader's main process only.
+Every notebook is graded in two kinds of jail (autograder.jail), both under the submission's own
+uid and cgroup (autograder.sandbox):
+
+1. The notebook: the instructor's notebook with the student's answer cells put in and every test
+   cell as the students saw it (no hidden test is ever in this kernel), run by autograder.execute
+   from outside the jail. Its outputs are the student's feedback, and a test cell that raised or
+   wrote to stderr scores nothing.
+2. The decisive answers, one jail per test (autograder.harness): the setup and answer cells before
+   the test, then the test's hidden code, with a grading edition of course_lib (autograder.edition)
+   in which what the test grades does not exist. Inputs are fresh (autograder.cases), answers come
+   back over a pipe (autograder.handoff) and are compared with the reference here.
+
+A test scores its points when its cell ran cleanly AND its answers match. Points, grade ids and
+cell kinds come from the instructor's notebook only. Returns a plain record; the gradebook and the
+results file are written by the grader's main process only.
 """
+import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+import time
+import traceback
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,95 +31,78 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import integrity
+from . import bounded, edition, handoff, integrity
 from .cases import CASES
-from .submission import STUDENT_ID, assemble, extract_notebooks
+from .cgroups import Cgroup
+from .model import AUTO, MANUAL, Job, Score, Status
+from .sandbox import GRADER, NUMBA_CACHE, Sandbox
+from .submission import assemble, extract_notebooks, hidden_code, phase_cells
+from .uids import Uid
 
 JAIL_FAILED = 97
-ANSWERS = ".grading"
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 
 
 def new_record():
-    return {"status": "graded", "message": "", "integrity": [], "tests": {}, "checks": {}}
+    return {"status": Status.GRADED, "message": "", "integrity": [], "tests": {}, "checks": {}}
 
 
-def case_rng(secret, student, assignment, grade_id):
-    """Fresh inputs per student and test, the same in every run (so parallel grading equals
-    serial grading), and unknown to students: the course's secret is part of the seed."""
-    return np.random.default_rng([int(secret, 16), zlib.crc32(f"{student}/{assignment}/{grade_id}".encode())])
+def case_rng(job, grade_id):
+    """Fresh inputs per student, submission and test, the same in every run of the same submission
+    (parallel grading equals serial grading), unknown to students (the course's secret is in the
+    seed), and new for every changed submission: inputs a student saw cannot be answered next time."""
+    key = f"{job.student}/{job.assignment}/{grade_id}/{job.digest}".encode()
+    return np.random.default_rng([int(job.secret, 16), zlib.crc32(key), zlib.adler32(key)])
 
 
-def _write_inputs(folder, cases, job):
-    folder.mkdir()
-    inputs = {}
-    for gid, case in cases.items():
-        inputs[gid] = case.make(case_rng(job["secret"], job["student"], job["assignment"], gid))
-        np.savez(folder / f"{gid}.in.npz", **inputs[gid])
-    return inputs
+def library_folders(job, gid=None):
+    """(the course_lib folder a jail gets, its Numba cache folder on the host). The notebook runs
+    with the full library; a decisive test with its grading edition."""
+    course = Path(job.course)
+    if gid is None:
+        return Path(edition.LIBRARY), course / "numba-cache" / job.assignment / "notebook"
+    case = CASES[job.assignment][gid]
+    folder = course / "editions" / job.assignment / gid
+    lib, rebuilt = edition.build(folder, case.withhold)
+    cache = course / "numba-cache" / job.assignment / gid
+    if rebuilt:
+        shutil.rmtree(cache, ignore_errors=True)
+    return lib, cache
 
 
-MAX_ANSWERS_BYTES = 256 * 1024 * 1024  # unpacked; a compressed .npz could claim far more
-
-
-def _read_answers(path):
-    """The arrays a test cell saved, in order; None if there are none, they are not plain arrays
-    (pickled objects are never loaded) or they would unpack to more than MAX_ANSWERS_BYTES."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(member.file_size for member in archive.infolist()) > MAX_ANSWERS_BYTES:
-                return None
-        with np.load(path, allow_pickle=False) as f:
-            return tuple(f[f"out{i}"] for i in range(len(f.files)))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None
+def _jail_library(job, sandbox, gid=None, harness=False):
+    lib, cache = library_folders(job, gid)
+    if job.warm_up:  # the instructor's run fills the cache in place
+        cache.mkdir(parents=True, exist_ok=True)
+        if sandbox.uid is not None:
+            _give_to(cache, sandbox.uid)
+        cmd = sandbox.command(lib, harness=harness)
+        return cmd + [f"--rw={cache}={NUMBA_CACHE}"]
+    copies = [(cache, NUMBA_CACHE)] if cache.is_dir() else []
+    return sandbox.command(lib, copies=copies, harness=harness)
 
 
 def _give_to(path, uid):
-    for folder, _, files in os.walk(path):
-        os.chown(folder, uid, uid)
-        for name in files:
-            os.chown(os.path.join(folder, name), uid, uid)
+    for folder, dirs, files in os.walk(path):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.lchown(name, uid, uid)
 
 
-def run_jailed(notebook, workdir, job):
-    """Execute the notebook in the jail; returns (executed notebook or None, status, message)."""
-    threads = str(job["threads"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSE_"))}
-    env.update(NUMBA_CACHE_DIR=str(workdir / "numba-cache"), MPLBACKEND="Agg", PYTHONNOUSERSITE="1",
-               JUPYTER_RUNTIME_DIR=str(workdir / ".runtime"), IPYTHONDIR=str(workdir / ".ipython"),
-               JUPYTER_PLATFORM_DIRS="1", OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-               MKL_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
-    uid = job["uid"]
-    cmd = [sys.executable, "-m", "autograder.jail", "--workdir", str(workdir),
-           "--cpu", str(job["cpu_seconds"]), "--memory-mb", str(job["memory_mb"]),
-           "--processes", str(job["processes"]), "--file-mb", str(job["file_mb"])]
-    cmd += [arg for path in job["hide"] for arg in ("--hide", path)]
-    cmd += [arg for path in _runtime_paths() for arg in ("--expose", path)]
-    cmd += ["--uid", str(uid)] if uid is not None else []
-    cmd += ["--", sys.executable, "-m", "autograder.execute", "--cell-timeout", str(job["cell_timeout"])]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, start_new_session=True)
+# ---------------------------------------------------------------- 1. the notebook
+def run_notebook(notebook, job, sandbox, seconds):
+    """(executed notebook or None, status, message for the student, note for the instructor)."""
+    request = {"notebook": notebook, "jail": _jail_library(job, sandbox),
+               "cell_timeout": job.limits.cell_timeout}
+    outcome = bounded.run([sys.executable, "-m", "autograder.execute"], json.dumps(request).encode(),
+                          timeout=seconds, limit=MAX_NOTEBOOK_BYTES)
+    if outcome.timed_out:
+        return None, Status.TIMEOUT, f"grading took longer than {job.limits.timeout} s and was stopped", ""
     try:
-        out, err = proc.communicate(nbformat.writes(notebook).encode(), timeout=job["timeout"])
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)  # the jail and its PID 1: the whole namespace goes with them
-        proc.communicate()
-        return None, "timeout", f"grading took longer than {job['timeout']} s and was stopped"
-    if proc.returncode == JAIL_FAILED:
-        return None, "error", err.decode(errors="replace").strip()[-500:]
-    try:
-        return nbformat.reads(out.decode(), as_version=4), "graded", ""
-    except Exception:  # noqa: BLE001 - nothing usable came back
-        return None, "error", (f"the notebook runner stopped (exit {proc.returncode}): "
-                               f"{err.decode(errors='replace').strip()[-300:]}")
-
-
-def _runtime_paths():
-    """What the jailed notebook runner must be able to read: Python and the installed packages."""
-    import autograder
-    import course_lib
-    return sorted({sys.prefix, sys.base_prefix, *(str(Path(m.__file__).parents[1])
-                                                   for m in (autograder, course_lib, np, nbformat))})
+        if outcome.returncode != 0:
+            raise ValueError(f"exit {outcome.returncode}")
+        return nbformat.reads(outcome.stdout.decode(), as_version=4), Status.GRADED, "", ""
+    except Exception as err:  # noqa: BLE001 - nothing usable came back
+        return None, Status.ERROR, "the notebook could not be run", f"runner: {err}: {outcome.stderr[-1500:]}"
 
 
 def cell_passed(cell):
@@ -121,133 +114,161 @@ def cell_passed(cell):
         if out.get("output_type") == "error" and out.get("ename") == "KeyboardInterrupt":
             return False, "ran longer than the cell time limit and was interrupted"
         if out.get("output_type") == "error" and out.get("ename") in ("TimeoutError", "DeadKernelError"):
-            return False, out.get("evalue")
+            return False, str(out.get("evalue"))[:200]
         if out.get("output_type") == "error":
-            return False, f"raised {out.get('ename')}: {str(out.get('evalue'))[:200]}"
+            return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:200]}"
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             return False, "wrote to stderr"
     return True, ""
 
 
-def judge(executed, inputs, answers_dir, cases, tainted, nb_name):
-    """Scores and reasons per graded cell of one executed notebook."""
-    tests, checks = {}, {}
-    for cell in executed["cells"]:
+# ---------------------------------------------------------------- 2. the decisive answers
+def decide(job, sandbox, notebook, index, gid, hidden, seconds):
+    """Problems with test gid's answers on the grader's inputs (empty: they match)."""
+    case = CASES[job.assignment][gid]
+    inputs = case.make(case_rng(job, gid))
+    message = handoff.encode({"grade_id": gid, "cells": phase_cells(notebook, index), "hidden": hidden,
+                              "float32": case.float32}, inputs)
+    cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
+    outcome = bounded.run(cmd, message, timeout=max(5, seconds), limit=handoff.MAX_BYTES + handoff.MAX_HEADER)
+    if outcome.timed_out:
+        return ["no answers: the grader's run of this test ran out of time"]
+    if outcome.returncode == JAIL_FAILED:
+        raise RuntimeError(f"the jail could not be built: {outcome.stderr[-500:]}")
+    try:
+        reply, arrays = handoff.decode(outcome.stdout)
+    except handoff.HandoffError:
+        return ["no answers on the grader's inputs were recorded (the run stopped or its output was unreadable)"]
+    if reply.get("error"):
+        return [f"raised {str(reply['error'])[:60]} on the grader's inputs"]
+    answers = tuple(arrays[f"out{i}"] for i in range(len(arrays)) if f"out{i}" in arrays)
+    if not answers:
+        return ["no answers on the grader's inputs were recorded"]
+    problems = case.check(inputs, answers)
+    if case.float32 and not problems:
+        problems = case.check_float32(inputs, answers, tuple(v for k, v in sorted(arrays.items())
+                                                             if k.startswith("f32_")))
+    return problems
+
+
+# ---------------------------------------------------------------- one notebook
+def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandbox, deadline):
+    if integrity.belongs_elsewhere(release_nb, submitted_nb):
+        record["integrity"].append(f"{name}: this notebook belongs to another assignment: none of "
+                                   f"its graded cells is one of {job.assignment}'s (scored 0)")
+        return None
+    record["integrity"] += [f"{name}: {f}" for f in integrity.structure(release_nb, submitted_nb)]
+    for gid, uses in integrity.reference_use(source_nb, submitted_nb).items():
+        record["integrity"].append(f"{name}: answer cell {gid} uses {', '.join(uses)} (for review; "
+                                   f"the grade comes from what the code computes)")
+    notebook = nbformat.reads(json.dumps(assemble(source_nb, release_nb, submitted_nb)), as_version=4)
+    executed, status, message, note = run_notebook(notebook, job, sandbox, deadline - time.monotonic())
+    if status != Status.GRADED:
+        record["status"], record["message"] = status, message
+        record.setdefault("notes", []).append(note) if note else None
+    elif "grader_error" in executed.metadata:
+        record["message"] = "the run stopped early (the kernel died or ignored an interrupt)"
+    ran = executed["cells"] if executed is not None and len(executed["cells"]) == len(notebook.cells) else None
+    cases = CASES.get(job.assignment, {})
+    for index, cell in enumerate(notebook.cells):  # the instructor's cells: points, ids and kinds
         meta = integrity.nbgrader_meta(cell)
         if not meta.get("grade"):
             continue
         gid, points = meta["grade_id"], float(meta.get("points", 0))
-        key = f"{Path(nb_name).stem}:{gid}"
+        key = f"{Path(name).stem}:{gid}"
         if not integrity.is_test(cell):
-            tests[key] = [0.0, points, "manual"]
+            record["tests"][key] = Score(0.0, points, MANUAL)
             continue
-        problems = []
-        ran, why = cell_passed(cell)
-        if not ran:
-            problems.append(f"test cell {why}")
-        if gid in cases:
-            answers = _read_answers(answers_dir / f"{gid}.out.npz")
-            if answers is None:
-                problems.append("no answers on the grader's inputs were recorded")
-            else:
-                problems += cases[gid].check(inputs[gid], answers)
-        if gid in tainted:
-            problems.append(f"answer cells use or change the reference implementation: "
-                            f"{', '.join(u.removeprefix(integrity.SETS) for u in tainted[gid])}")
-        tests[key] = [0.0 if problems else points, points, "auto"]
-        checks[key] = problems
-    return tests, checks
-
-
-def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, scratch):
-    if integrity.belongs_elsewhere(release_nb, submitted_nb):
-        record["integrity"].append(f"{name}: this notebook belongs to another assignment: none of "
-                                   f"its graded cells is one of {job['assignment']}'s (scored 0)")
-        return None
-    record["integrity"] += [f"{name}: {f}" for f in integrity.structure(release_nb, submitted_nb)]
-    flagged = integrity.reference_use(source_nb, submitted_nb)
-    for gid, uses in flagged.items():
-        calls = [u for u in uses if not u.startswith(integrity.SETS)]
-        changes = [u.removeprefix(integrity.SETS) for u in uses if u.startswith(integrity.SETS)]
-        if calls:
-            record["integrity"].append(f"{name}: answer cell {gid} uses the reference implementation "
-                                       f"({', '.join(calls)}); its test scores 0")
-        if changes:
-            record["integrity"].append(f"{name}: answer cell {gid} changes the course library "
-                                       f"({', '.join(changes)}); its test scores 0")
-    groups = integrity.answer_groups(source_nb)
-    tainted = {test: sorted({u for a in answers for u in flagged.get(a, [])})
-               for test, answers in groups.items() if any(a in flagged for a in answers)}
-    notebook = nbformat.from_dict(assemble(source_nb, release_nb, submitted_nb))
-
-    workdir = Path(tempfile.mkdtemp(dir=scratch, prefix="work-"))
-    cases = CASES.get(job["assignment"], {})
-    inputs = _write_inputs(workdir / ANSWERS, cases, job)
-    if job["numba_cache"] and Path(job["numba_cache"]).is_dir():
-        shutil.copytree(job["numba_cache"], workdir / "numba-cache")
-    if job["uid"] is not None:
-        _give_to(workdir, job["uid"])
-    executed, status, message = run_jailed(notebook, workdir, job)
+        passed, why = cell_passed(ran[index]) if ran is not None else (False, "not run")
+        problems = [] if passed else [f"test cell {why}"]
+        if gid in cases and status != Status.TIMEOUT:
+            remaining = deadline - time.monotonic()
+            problems += (decide(job, sandbox, notebook, index, gid, hidden_code(source_nb, gid), remaining)
+                         if remaining > 1 else ["not checked: the submission's time ran out"])
+        record["tests"][key] = Score(0.0 if problems else points, points, AUTO)
+        record["checks"][key] = problems
     if executed is None:
-        executed = notebook  # nothing ran: every test fails as "not run"
-    tests, checks = judge(executed, inputs, workdir / ANSWERS, cases, tainted, name)
-    record["tests"].update(tests)
-    record["checks"].update(checks)
-    if status != "graded":
-        record["status"], record["message"] = status, message
-    elif "grader_error" in executed.metadata:
-        record["message"] = f"the run stopped early: {executed.metadata['grader_error'][:300]}"
-    if job.get("keep_numba_cache") and (workdir / "numba-cache").is_dir():
-        shutil.copytree(workdir / "numba-cache", job["keep_numba_cache"], dirs_exist_ok=True)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return executed
+        return notebook
+    for index, cell in enumerate(notebook.cells):  # outputs from the run, everything else ours
+        if ran is not None and cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = ran[index].get("outputs", []), ran[index].get("execution_count")
+    return notebook
 
 
 def zero_scores(source_nb, name):
     """Every graded cell of a notebook at 0: what a notebook that cannot be run earns."""
     return {f"{Path(name).stem}:{integrity.nbgrader_meta(c)['grade_id']}":
-            [0.0, float(integrity.nbgrader_meta(c).get("points", 0)),
-             "auto" if integrity.is_test(c) else "manual"]
+            Score(0.0, float(integrity.nbgrader_meta(c).get("points", 0)), AUTO if integrity.is_test(c) else MANUAL)
             for c in source_nb["cells"] if integrity.nbgrader_meta(c).get("grade")}
 
 
-def grade_submission(job):
-    """Grade one student's submission. Never raises for the student's faults; returns
-    (record, {notebook name: executed notebook as JSON text})."""
+def _read_notebook(path):
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("no list of cells")
+    return nb
+
+
+@contextlib.contextmanager
+def _sandbox(job, scratch):
+    """The submission's uid (as root) and cgroup, released whatever happens."""
+    limits = job.limits
+    with (Uid() if os.geteuid() == 0 else contextlib.nullcontext()) as uid:
+        cgroup = Cgroup.create(f"course-grade-{uid or os.getpid()}-{os.urandom(4).hex()}",
+                               limits.memory_mb * 1024 * 1024, limits.processes)
+        try:
+            yield Sandbox(scratch, limits, uid, tuple(str(f) for f in cgroup.folders) if cgroup else ())
+        finally:
+            if cgroup:
+                cgroup.close()
+
+
+def grade_submission(job: Job):
+    """Grade one student's submission. Never raises: a fault of the grader's own becomes an
+    "error" record for this student alone. Returns (record, {notebook name: executed notebook as
+    JSON text})."""
     record, executed = new_record(), {}
-    student, names = job["student"], list(job["source"])
-    sources = {name: json.loads(job["source"][name]) for name in names}
-    if not STUDENT_ID.match(student):
-        return dict(record, status="rejected", message=f"invalid student id {student!r}"), executed
-    scratch = Path(tempfile.mkdtemp(dir=job["scratch"], prefix=f"{student}-"))
+    names = list(job.sources)
+    sources = {name: json.loads(job.sources[name]) for name in names}
+    for name in names:
+        record["tests"].update(zero_scores(sources[name], name))
+    scratch = Path(tempfile.mkdtemp(dir=job.scratch, prefix="student-"))
+    deadline = time.monotonic() + job.limits.timeout
     try:
         try:
-            missing = extract_notebooks(Path(job["submission"]), names, scratch / "in")
-        except (OSError, zipfile.BadZipFile) as err:
-            record.update(status="malformed", message=f"cannot read the submission: {err}")
-            missing = names
-        if len(missing) == len(names) and record["status"] == "graded":
-            record.update(status="missing", message=f"no {', '.join(missing)} in the submission")
-        for name in names:
-            record["tests"].update(zero_scores(sources[name], name))
-            if name in missing:
-                if record["status"] == "graded":
+            missing = extract_notebooks(Path(job.submission), names, scratch / "in")
+        except (OSError, zipfile.BadZipFile, ValueError) as err:
+            return dict(record, status=Status.MALFORMED, message=f"cannot read the submission: {err}"), executed
+        if len(missing) == len(names):
+            return dict(record, status=Status.MISSING, message=f"no {', '.join(missing)} in the submission"), executed
+        with _sandbox(job, scratch) as sandbox:
+            for name in names:
+                if name in missing:
                     record["integrity"].append(f"{name}: notebook missing (scored 0)")
-                continue
-            try:
-                submitted = json.loads((scratch / "in" / name).read_text(encoding="utf-8"))
-                if not isinstance(submitted, dict) or not isinstance(submitted.get("cells"), list):
-                    raise ValueError("no list of cells")
-            except (ValueError, UnicodeDecodeError) as err:
-                record["integrity"].append(f"{name}: not a readable notebook ({err}); nothing could be graded")
-                record["status"] = "malformed"
-                continue
-            result = grade_notebook(job, name, sources[name], json.loads(job["release"][name]),
-                                    submitted, record, scratch)
-            if result is not None:
-                executed[name] = nbformat.writes(result)
-        if record["status"] == "graded" and not executed:
-            record["status"] = "wrong assignment"
+                    continue
+                try:
+                    submitted = _read_notebook(scratch / "in" / name)
+                except (ValueError, UnicodeDecodeError, OSError) as err:
+                    record["integrity"].append(f"{name}: not a readable notebook ({err}); nothing could be graded")
+                    record["status"] = Status.MALFORMED
+                    continue
+                result = grade_notebook(job, name, sources[name], json.loads(job.releases[name]),
+                                        submitted, record, sandbox, deadline)
+                if result is not None:
+                    executed[name] = nbformat.writes(result)
+        if record["status"] == Status.GRADED and not executed:
+            record["status"] = Status.WRONG_ASSIGNMENT
+    except Exception as err:  # noqa: BLE001 - the grader's own fault: this student alone is affected
+        record.update(zero_scores_all(sources), status=Status.ERROR, checks={},
+                      message="the grader failed on this submission; the instructor has the details")
+        record.setdefault("notes", []).append(f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
+        executed = {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return record, executed
+
+
+def zero_scores_all(sources):
+    return {"tests": {k: v for name, nb in sources.items() for k, v in zero_scores(nb, name).items()}}

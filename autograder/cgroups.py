@@ -1,0 +1,155 @@
+"""Limits for a submission as a whole: one cgroup holds every process it starts, with a memory
+limit (tmpfs pages it writes count too) and a process limit, and is emptied with SIGKILL at the end.
+
+cgroup v2 where the grader's own cgroup can delegate the memory and pids controllers, else the
+cgroup v1 memory and pids hierarchies where they are writable, else none: then only the per-process
+rlimits of autograder.jail apply (the README says so). `Cgroup.create` returns None in that case.
+"""
+import os
+import signal
+import time
+from pathlib import Path
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def _mounts():
+    """[(mount point, fstype, super options)] of the cgroup filesystems."""
+    found = []
+    for line in MOUNTINFO.read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, options = fields[sep + 1], fields[sep + 3] if len(fields) > sep + 3 else ""
+        if fstype in ("cgroup", "cgroup2"):
+            found.append((fields[4], fstype, set(options.split(","))))
+    return found
+
+
+def _own_paths():
+    """{controller or '' for v2: our cgroup's path}."""
+    paths = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            paths[c] = path
+    return paths
+
+
+def _write(path, value):
+    Path(path).write_text(str(value))
+
+
+class Cgroup:
+    """The cgroup folders (one for v2, one per controller for v1) of one submission."""
+
+    def __init__(self, folders):
+        self.folders = folders
+
+    @classmethod
+    def create(cls, name, memory_bytes, processes):
+        for make in (cls._v2, cls._v1):
+            try:
+                folders = make(name, memory_bytes, processes)
+            except OSError:
+                folders = None
+            if folders:
+                return cls(folders)
+        return None
+
+    @staticmethod
+    def _v2(name, memory_bytes, processes):
+        own = _own_paths().get("")
+        mounts = [m for m, fstype, _ in _mounts() if fstype == "cgroup2"]
+        if own is None or not mounts:
+            return None
+        parent = Path(mounts[0] + own)
+        if not {"memory", "pids"} <= set((parent / "cgroup.controllers").read_text().split()):
+            return None
+        enabled = set((parent / "cgroup.subtree_control").read_text().split())
+        if not {"memory", "pids"} <= enabled:
+            _write(parent / "cgroup.subtree_control", "+memory +pids")
+        folder = parent / name
+        folder.mkdir()
+        _write(folder / "memory.max", memory_bytes)
+        if (folder / "memory.swap.max").exists():  # no escape into swap
+            _write(folder / "memory.swap.max", 0)
+        _write(folder / "pids.max", processes)
+        return [folder]
+
+    @staticmethod
+    def _v1(name, memory_bytes, processes):
+        own = _own_paths()
+        folders = []
+        for controller in ("memory", "pids"):
+            mount = next((m for m, fstype, opts in _mounts() if fstype == "cgroup" and controller in opts), None)
+            if mount is None or controller not in own:
+                _remove(folders)
+                return None
+            folder = Path(mount + own[controller]) / name
+            folder.mkdir()
+            folders.append(folder)
+        memory, pids = folders
+        _write(memory / "memory.limit_in_bytes", memory_bytes)
+        if (memory / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
+            try:
+                _write(memory / "memory.memsw.limit_in_bytes", memory_bytes)
+            except OSError:
+                pass
+        _write(pids / "pids.max", processes)
+        return folders
+
+    def pids(self):
+        found = set()
+        for folder in self.folders:
+            try:
+                found |= {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+            except OSError:
+                pass
+        return found
+
+    def kill_all(self, attempts=50):
+        """SIGKILL every process in the cgroup until none is left (new ones may appear while a
+        fork is under way; the process limit bounds them)."""
+        for folder in self.folders:
+            if (folder / "cgroup.kill").exists():
+                try:
+                    _write(folder / "cgroup.kill", 1)
+                except OSError:
+                    pass
+        for _ in range(attempts):
+            pids = self.pids()
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+        return not self.pids()
+
+    def peak_memory(self):
+        """Bytes at the peak, where the cgroup says."""
+        for folder in self.folders:
+            for name in ("memory.peak", "memory.max_usage_in_bytes"):
+                try:
+                    return int((folder / name).read_text())
+                except (OSError, ValueError):
+                    continue
+        return None
+
+    def close(self):
+        self.kill_all()
+        _remove(self.folders)
+
+
+def _remove(folders):
+    for folder in folders:
+        for _ in range(50):
+            try:
+                folder.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)

@@ -1,0 +1,99 @@
+"""Grading editions of course_lib: the library as it is, except that the implementations one test
+grades are gone. Their functions remain as stubs that raise NotImplementedError (so the rest of the
+library imports and runs), their source is not in the edition's files, and the cuda backend, which
+could run every kernel again on the CPU through Numba's simulator, is left out entirely.
+
+An edition is what the decisive process of a test imports as `course_lib`: the student's code can
+reach the library's other parts, in any spelling, and still cannot reach the answer key.
+
+Withheld names are "path/in/course_lib.py:qualified.name", e.g. "classifiers/linear.py:svm_loss_naive"
+or "classifiers/linear.py:LinearClassifier.train".
+"""
+import ast
+import hashlib
+import shutil
+from pathlib import Path
+
+import course_lib
+
+LIBRARY = Path(course_lib.__file__).resolve().parent
+NO_CUDA = '''"""Not part of a grading edition: the cuda backend is unavailable while grading."""
+
+
+def unavailable_reason():
+    return "the cuda backend is not available while grading; use the numpy or numba backend"
+'''
+
+
+class EditionError(ValueError):
+    """A withheld name that the library does not have: the list and the library disagree."""
+
+
+def _stub(node, where):
+    message = f"{where} is withheld while this test is graded: the grader runs your own code"
+    body = [ast.Raise(exc=ast.Call(func=ast.Name("NotImplementedError", ast.Load()),
+                                   args=[ast.Constant(message)], keywords=[]), cause=None)]
+    keep = [d for d in node.decorator_list if isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")]
+    return ast.FunctionDef(name=node.name, args=node.args, body=body, decorator_list=keep, returns=None)
+
+
+def _replace(body, path, where):
+    """Replace the function at `path` (names through classes and functions) in a list of statements."""
+    for i, node in enumerate(body):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == path[0]:
+            if len(path) == 1:
+                if not isinstance(node, ast.FunctionDef):
+                    raise EditionError(f"{where} is a class: withhold its methods by name")
+                body[i] = _stub(node, where)
+            else:
+                _replace(node.body, path[1:], where)
+            return
+    raise EditionError(f"course_lib has no {where}")
+
+
+def _edited(source, names, module):
+    tree = ast.parse(source)
+    for name in names:
+        _replace(tree.body, name.split("."), f"{module}.{name}")
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _by_file(withheld):
+    files = {}
+    for entry in withheld:
+        path, sep, name = entry.partition(":")
+        if not sep or not (LIBRARY / path).is_file():
+            raise EditionError(f"{entry!r}: expected 'file/in/course_lib.py:name'")
+        files.setdefault(path, []).append(name)
+    return files
+
+
+def fingerprint(withheld):
+    """What an edition depends on: the library's files and the withheld names."""
+    digest = hashlib.sha256("\n".join(sorted(withheld)).encode())
+    for f in sorted(LIBRARY.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            digest.update(str(f.relative_to(LIBRARY)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+def build(folder, withheld):
+    """Make folder/course_lib the edition without `withheld`; reuse it if it is up to date.
+    Returns (the course_lib folder, True if it was (re)built)."""
+    folder = Path(folder)
+    target, stamp = folder / "course_lib", folder / ".fingerprint"
+    wanted = fingerprint(withheld)
+    if target.is_dir() and stamp.exists() and stamp.read_text() == wanted:
+        return target, False
+    files = _by_file(withheld)
+    staging = folder / ".building"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(LIBRARY, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (staging / "kernels" / "cuda_kernels.py").write_text(NO_CUDA)
+    for path, names in files.items():
+        module = "course_lib." + path.removesuffix(".py").replace("/", ".")
+        (staging / path).write_text(_edited((LIBRARY / path).read_text(), names, module))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    stamp.write_text(wanted)
+    return target, True

@@ -1,0 +1,70 @@
+"""The decisive answers for one test, computed in a jail of their own.
+
+Runs inside autograder.jail with a grading edition of course_lib on its path: the library without
+the implementations this test grades, so no spelling of any name reaches them. Reads one hand-off
+message on stdin (the setup and answer cells to run, the test's hidden code, the grader's inputs),
+runs the cells in an IPython shell, then the hidden code, whose `checks.answer(grade_id, compute)`
+calls compute on the inputs (and again on their float32 copies when the test checks dtypes), and
+writes the answers as one hand-off message to a private copy of stdout. Whatever the student's code
+prints goes nowhere; nothing it raises is passed on beyond the exception's built-in type name.
+
+This file and handoff.py are copied into the jail; they import nothing from the grader.
+"""
+import builtins
+import os
+import sys
+
+
+def _name(error):
+    """The exception's type name if it is a built-in one, else a neutral word: nothing the
+    student's code chose leaves the jail as text."""
+    kind = type(error)
+    return kind.__name__ if getattr(builtins, kind.__name__, None) is kind else "an exception"
+
+
+def _values(arrays, float32=False):
+    """Inputs as the compute functions take them: 0-d arrays as Python numbers."""
+    values = {}
+    for name, value in arrays.items():
+        if float32 and value.dtype.kind == "f":
+            value = value.astype("float32")
+        values[name] = value.item() if value.ndim == 0 else value.copy()
+    return values
+
+
+def main():
+    import handoff
+    meta, inputs = handoff.read(sys.stdin.buffer)
+    out = os.fdopen(os.dup(1), "wb")
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance(colors="NoColor")
+    failed = [i for i, code in enumerate(meta["cells"])
+              if not shell.run_cell(code, store_history=False, silent=True).success]
+    answers = {}
+
+    def answer(grade_id, compute):
+        if grade_id == meta["grade_id"] and not answers:
+            for prefix, float32 in (("", False), ("f32_", True))[:1 + bool(meta["float32"])]:
+                result = compute(**_values(inputs, float32))
+                for i, value in enumerate(result if isinstance(result, tuple) else (result,)):
+                    answers[f"{prefix}out{i}"] = value
+
+    import course_lib.checks
+    course_lib.checks.answer = answer
+    result = shell.run_cell(meta["hidden"], store_history=False, silent=True)
+    error = result.error_in_exec or result.error_before_exec
+    reply = {"failed_cells": failed, "error": _name(error) if error else None}
+    try:
+        handoff.write(out, reply, answers)
+    except Exception as err:  # noqa: BLE001 - whatever the returned objects do when converted
+        handoff.write(out, dict(reply, error=f"answers that are not plain arrays ({_name(err)})"), {})
+    out.close()
+    os._exit(0)  # no atexit hook of the student's code runs after the answers
+
+
+if __name__ == "__main__":
+    main()

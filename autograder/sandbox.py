@@ -1,0 +1,85 @@
+"""What a submission's jails are given, as autograder.jail command lines: the Python installation
+read-only (with any installed copy of course_lib or the grader shown empty), a course library
+(the full one for the notebook, a grading edition for a decisive test) at LIB, the grader's harness
+at GRADER, the limits, the uid and cgroup of the submission, and a clean environment.
+"""
+import importlib.util
+import os
+import site
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import Limits
+
+HOME = "/home/student"
+LIB = "/opt/course/lib"
+GRADER = "/opt/course/grader"
+NUMBA_CACHE = f"{HOME}/.numba-cache"
+HARNESS_FILES = ("harness.py", "handoff.py")
+
+
+def _minimal(paths):
+    """The paths, without those inside another one."""
+    paths = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
+    return [p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths)]
+
+
+def runtime_paths():
+    """Where Python and its packages live (a virtual environment and its base interpreter too)."""
+    exe = os.path.realpath(sys.executable)
+    return _minimal([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                     os.path.dirname(os.path.dirname(exe)), *site.getsitepackages()])
+
+
+def installed_copies(paths):
+    """course_lib and autograder folders inside the exposed paths (a non-editable install): the jail
+    shows them empty, so that only the library at LIB can be imported."""
+    found = []
+    for name in ("course_lib", "autograder"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            real = os.path.realpath(location)
+            if any(real.startswith(p.rstrip("/") + "/") for p in paths):
+                found.append(real)
+    return found
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The jails of one submission: the same uid, cgroup and limits for all of them."""
+    scratch: Path  # a host folder of this submission for the jails' mount points
+    limits: Limits
+    uid: int | None  # when the grader runs as root
+    cgroup_folders: tuple = ()
+
+    def command(self, library, copies=(), harness=False):
+        """autograder.jail's command line up to (not including) the `--` before the command."""
+        paths = runtime_paths()
+        stage = tempfile.mkdtemp(dir=self.scratch, prefix="root-")
+        limits = self.limits
+        cmd = [sys.executable, "-m", "autograder.jail", "--stage", stage, "--workdir", HOME,
+               "--disk-mb", str(limits.disk_mb), "--cpu", str(limits.cpu),
+               "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
+               "--file-mb", str(limits.file_mb)]
+        cmd += [f"--ro={p}" for p in paths]
+        cmd += [f"--hide={p}" for p in installed_copies(paths)]
+        cmd += [f"--ro={library}={LIB}/course_lib"]
+        if harness:
+            here = Path(__file__).resolve().parent
+            cmd += [f"--ro={here / name}={GRADER}/{name}" for name in HARNESS_FILES]
+        cmd += [f"--copy={host}={inner}" for host, inner in copies]
+        cmd += ["--uid", str(self.uid)] if self.uid is not None else []
+        cmd += [f"--cgroup={folder}" for folder in self.cgroup_folders]
+        cmd += [f"--setenv={k}={v}" for k, v in self.environment(harness).items()]
+        return cmd
+
+    def environment(self, harness=False):
+        threads = str(self.limits.threads)
+        return {"PYTHONPATH": LIB + (f":{GRADER}" if harness else ""), "PYTHONNOUSERSITE": "1",
+                "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+                "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
+                "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_RUNTIME_DIR": f"{HOME}/.local/share/jupyter/runtime",
+                "NUMBA_CACHE_DIR": NUMBA_CACHE, "OMP_NUM_THREADS": threads,
+                "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
