@@ -2,6 +2,7 @@
 timeout, the command is stopped), stderr keeps only its end. Nothing it prints can exhaust the
 grader's memory or hang it."""
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -19,11 +20,16 @@ class Outcome:
     overflow: bool = False
 
 
-def run(cmd, data=b"", timeout=60, limit=256 * 1024 * 1024, grace=5):
+def run(cmd, data=b"", timeout=60, limit=256 * 1024 * 1024, grace=5, memory_bytes=None):
     """Run cmd in a session of its own with `data` on stdin. On a timeout or an overflow it gets
-    SIGTERM, then SIGKILL after `grace` seconds."""
+    SIGTERM, then SIGKILL after `grace` seconds. memory_bytes bounds its address space."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
+    if memory_bytes:
+        try:
+            resource.prlimit(proc.pid, resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        except (ProcessLookupError, PermissionError):
+            pass
     chunks, tail, state = [], bytearray(), {"size": 0, "overflow": False}
 
     def read_stdout():

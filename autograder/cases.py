@@ -67,10 +67,13 @@ class matches:
     def __init__(self, reference, names, tol=1e-8):
         self.reference, self.names, self.tol = reference, names, tol
 
-    def __call__(self, inputs, outputs, tol=None):
+    def expected(self, inputs):
         with use_backend("numpy"):
             expected = self.reference(**inputs)
-        expected = expected if isinstance(expected, tuple) else (expected,)
+        return expected if isinstance(expected, tuple) else (expected,)
+
+    def __call__(self, inputs, outputs, tol=None):
+        expected = self.expected(inputs)
         if len(outputs) != len(expected):
             return [f"expected {len(expected)} answers ({', '.join(self.names)}), got {len(outputs)}"]
         tol = max(tol or 0, self.tol)
@@ -131,17 +134,22 @@ class trained:
     def __init__(self, classifier):
         self.classifier = classifier
 
-    def __call__(self, inputs, outputs):
-        if len(outputs) != 3:
-            return [f"expected the weights, the loss history and the predictions, got {len(outputs)} answers"]
+    def expected(self, inputs):
         X, y = inputs["X"], inputs["y"]
         with use_backend("numpy"):
             model = self.classifier(seed=3)
             history = model.train(X, y, learning_rate=0.1, reg=1e-4, num_iters=300, batch_size=50)
+        return model.W, np.array(history), np.argmax(X @ model.W, axis=1)
+
+    def __call__(self, inputs, outputs):
+        if len(outputs) != 3:
+            return [f"expected the weights, the loss history and the predictions, got {len(outputs)} answers"]
+        X = inputs["X"]
+        reference_W, history, _ = self.expected(inputs)
         W, losses, predictions = outputs
         if W.dtype != np.float32:
             return [f"W should be float32 for float32 data (the dtype of X), got {W.dtype}"]
-        return (_close("W", W, model.W, 1e-4) + _close("loss history", losses, np.array(history), 1e-4)
+        return (_close("W", W, reference_W, 1e-4) + _close("loss history", losses, history, 1e-4)
                 + _close("predictions", predictions, np.argmax(X @ W, axis=1), 0))
 
 
@@ -311,23 +319,32 @@ def _net(inputs):
     return {k: v for k, v in inputs.items() if k[0] in "Wb" and k[1:].isdigit()}
 
 
-def _fooled(inputs, outputs):
+class fooled:
     """Classified as the target, and no further from the image than the reference's walk (which
     stops as soon as it fools) plus two steps."""
-    if len(outputs) != 1:
-        return [f"expected one fooling image, got {len(outputs)} answers"]
-    fooled, image = np.asarray(outputs[0], dtype=np.float64), inputs["image"]
-    if fooled.shape != image.shape or not np.all(np.isfinite(fooled)):
-        return [f"the fooling image should be finite with shape {image.shape}, got {fooled.shape}"]
-    with use_backend("numpy"):
-        model = ThreeLayerConvNet.from_params(_net(inputs))
-        reference, _ = netvis.fooling_image(model, image, inputs["target"], 0.05, 400)
-        predicted = int(np.argmax(model.loss(fooled)))
-    problems = [] if predicted == inputs["target"] else [
-        f"the network classifies the fooling image as {predicted}, not the target {inputs['target']}"]
-    if np.linalg.norm(fooled - image) > np.linalg.norm(reference - image) + 0.1:
-        problems.append("the fooling image moved further from the original than needed")
-    return problems
+
+    names = ["fooling image"]
+
+    @staticmethod
+    def expected(inputs):
+        with use_backend("numpy"):
+            model = ThreeLayerConvNet.from_params(_net(inputs))
+            return (netvis.fooling_image(model, inputs["image"], inputs["target"], 0.05, 400)[0],)
+
+    def __call__(self, inputs, outputs):
+        if len(outputs) != 1:
+            return [f"expected one fooling image, got {len(outputs)} answers"]
+        image, (reference,) = inputs["image"], self.expected(inputs)
+        fooling = np.asarray(outputs[0], dtype=np.float64)
+        if fooling.shape != image.shape or not np.all(np.isfinite(fooling)):
+            return [f"the fooling image should be finite with shape {image.shape}, got {fooling.shape}"]
+        with use_backend("numpy"):
+            predicted = int(np.argmax(ThreeLayerConvNet.from_params(_net(inputs)).loss(fooling)))
+        problems = [] if predicted == inputs["target"] else [
+            f"the network classifies the fooling image as {predicted}, not the target {inputs['target']}"]
+        if np.linalg.norm(fooling - image) > np.linalg.norm(reference - image) + 0.1:
+            problems.append("the fooling image moved further from the original than needed")
+        return problems
 
 
 def _class_step(rng):
@@ -352,7 +369,9 @@ WITHHOLD = {
     "svm": _in(LINEAR, "svm_loss_naive", "svm_loss_vectorized") + _in(NP, "svm_loss") + _in(NB, "svm_loss", "_svm_rows"),
     "softmax": _in(LINEAR, "softmax_loss_naive", "softmax_loss_vectorized") + _in(NP, "softmax_loss")
     + _in(NB, "softmax_loss", "_softmax_rows"),
-    "sgd": _in(LINEAR, "LinearClassifier.train"),
+    # the training loop, and its twins: the linear panel's loop and the Solver's step
+    "sgd": _in(LINEAR, "LinearClassifier.train") + _in("widgets/linear.py", "train_linear")
+    + _in("solver.py", "Solver._step"),
     "affine": _in(NP, "affine_forward", "affine_backward"),
     "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad"),
     "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss"),
@@ -427,7 +446,7 @@ CASES = {
         "test-saliency": Case(_saliency, matches(
             lambda X, y, **p: netvis.saliency_maps(ThreeLayerConvNet.from_params(p), X, y), ["saliency"]),
             _in("netvis.py", "saliency_maps")),
-        "test-fooling": Case(_fooling, _fooled, _in("netvis.py", "fooling_image")),
+        "test-fooling": Case(_fooling, fooled(), _in("netvis.py", "fooling_image")),
         "test-class-visualization": Case(_class_step, matches(
             lambda image, target, l2_reg, learning_rate, **p: netvis.class_visualization_step(
                 ThreeLayerConvNet.from_params(p), image, target, l2_reg, learning_rate), ["image"]),

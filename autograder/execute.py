@@ -12,6 +12,7 @@ is trusted beyond the cell outputs, each capped, and messages beyond MAX_MESSAGE
 """
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -26,7 +27,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 MAX_CELL_OUTPUT = 200_000  # characters kept per cell; the rest is replaced by a note
+MAX_OUTPUT = 10_000_000  # characters kept in the whole notebook
+RUNAWAY_ESCAPE = re.compile(r"\x1b\[[0-9;]{32,}[A-Za-z]?")
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes per ZeroMQ message from the kernel
+SEND_TIMEOUT_MS = 20_000
 KERNEL_DIR = "/home/student/.kernel"  # inside the jail
 
 
@@ -50,6 +54,9 @@ class JailedKernelManager(AsyncKernelManager):
     def client(self, **kwargs):
         context = zmq.asyncio.Context()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        # a kernel that wrecked its own sockets must not block a send of ours for ever
+        context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+        context.setsockopt(zmq.LINGER, 0)
         # the sockets as the runner sees them: through the jail's root
         return super().client(ip=f"/proc/{self.jail_pid}/root{KERNEL_DIR}/k", context=context, **kwargs)
 
@@ -80,6 +87,26 @@ def _first_child(pid, wait=10.0):
     return None
 
 
+def _size(output):
+    """Characters an output holds: text, data, or an error's name, value and traceback."""
+    if "text" in output:
+        return len(output["text"])
+    if output.get("output_type") == "error":
+        return sum(len(str(output.get(k, ""))) for k in ("ename", "evalue")) + \
+            sum(len(str(line)) for line in output.get("traceback", []))
+    return len(str(output.get("data", "")))
+
+
+def _clean(output):
+    """Drop runaway ANSI escape sequences (converting one with thousands of parameters to HTML
+    takes nbconvert quadratic time)."""
+    if "text" in output:
+        output["text"] = RUNAWAY_ESCAPE.sub("", output["text"])
+    if output.get("output_type") == "error":
+        output["traceback"] = [RUNAWAY_ESCAPE.sub("", str(line)) for line in output.get("traceback", [])]
+        output["evalue"] = RUNAWAY_ESCAPE.sub("", str(output.get("evalue", "")))
+
+
 def _error(name, text):
     return nbformat.v4.new_output("error", ename=name, evalue=text, traceback=[])
 
@@ -94,26 +121,40 @@ class GraderClient(NotebookClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.truncated = set()  # indices of cells whose output reached the cap
+        self.total = 0  # characters of output kept in the whole notebook
         self.timeouts_in_a_row = 0
 
     def output(self, outs, msg, display_id, cell_index):
-        if cell_index in self.truncated:
+        if cell_index in self.truncated or self.total > MAX_OUTPUT:
             return None  # over the cap already: drop the rest
         out = super().output(outs, msg, display_id, cell_index)
-        budget = MAX_CELL_OUTPUT
-        for o in list(outs):
-            size = len(o["text"]) if "text" in o else len(str(o.get("data", "")))
-            if size > budget:
-                if "text" in o:
-                    o["text"] = o["text"][:budget]
-                else:
-                    outs.remove(o)
-                outs.append(nbformat.v4.new_output("stream", name="stdout", text=(
-                    f"\n[output truncated by the grader after {MAX_CELL_OUTPUT:,} characters]\n")))
-                self.truncated.add(cell_index)
-                break
-            budget -= size
+        if out is None:
+            return None
+        _clean(out)
+        budget = MAX_CELL_OUTPUT - sum(_size(o) for o in outs if o is not out)
+        size = _size(out)
+        if size > budget:
+            if "text" in out:
+                out["text"] = out["text"][:max(budget, 0)]
+            elif out.get("output_type") == "error":
+                out["evalue"], out["traceback"] = str(out.get("evalue"))[:1000], []
+            else:
+                outs.remove(out)
+            outs.append(nbformat.v4.new_output("stream", name="stdout", text=(
+                f"\n[output truncated by the grader after {MAX_CELL_OUTPUT:,} characters]\n")))
+            self.truncated.add(cell_index)
+        self.total += min(size, max(budget, 0))
         return out
+
+    def _update_display_id(self, display_id, msg):
+        """An update replaces the data of every output shown under its id: it counts like that
+        many new outputs, and one over the caps is dropped."""
+        shown = sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
+        size = len(str(msg.get("content", {}).get("data", ""))) * max(shown, 1)
+        if size > MAX_CELL_OUTPUT or self.total + size > MAX_OUTPUT:
+            return
+        self.total += size
+        super()._update_display_id(display_id, msg)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         timeouts = self.timeouts_in_a_row

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,7 +32,10 @@ from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
 from .submission import find_submissions
-from .worker import grade_submission, new_record, zero_scores
+from .worker import all_zero, grade_submission, new_record
+
+
+FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
 
 
 class InstructorNotebookError(RuntimeError):
@@ -132,7 +136,9 @@ def _report(record):
 
 
 def _md(text):
-    return html.escape(str(text)).replace("`", "&#96;").replace("\n", " ")
+    """Text for Markdown that stays text: no HTML, code spans or links of the submission's making."""
+    return (html.escape(str(text)).replace("`", "&#96;").replace("[", "&#91;").replace("]", "&#93;")
+            .replace("\n", " "))
 
 
 def _feedback(course, assignment, results):
@@ -141,14 +147,16 @@ def _feedback(course, assignment, results):
     feedback is made on its own, so that one notebook can cost only its own feedback."""
     graded = [s for s in results if (course / "autograded" / s / assignment).is_dir()]
     try:
-        run_nbgrader(course, "generate_feedback", assignment, "--force")
+        run_nbgrader(course, "generate_feedback", assignment, "--force",
+                     timeout=FEEDBACK_SECONDS * (1 + len(graded)))
         failed = {}
-    except NbgraderError:
+    except (NbgraderError, subprocess.TimeoutExpired):
         failed = {}
         for student in graded:
             try:
-                run_nbgrader(course, "generate_feedback", assignment, "--force", f"--student={student}")
-            except NbgraderError as err:
+                run_nbgrader(course, "generate_feedback", assignment, "--force", f"--student={student}",
+                             timeout=FEEDBACK_SECONDS)
+            except (NbgraderError, subprocess.TimeoutExpired) as err:
                 failed[student] = f"feedback failed: {str(err)[-300:]}"
     for student in graded:
         results[student]["feedback"] = failed.get(student) or str(course / "feedback" / student / assignment)
@@ -212,11 +220,13 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
 
 
 def _refused(base, reason):
-    record = dict(new_record(), status=Status.REJECTED, message=reason)
-    for name, text in base.sources.items():
-        record["tests"].update(zero_scores(json.loads(text), name))
+    record = dict(new_record(), status=Status.REJECTED, message=reason, tests=_all_zero(base))
     record.update(_totals(record["tests"]))
     return record
+
+
+def _all_zero(job):
+    return all_zero({name: json.loads(text) for name, text in job.sources.items()})
 
 
 def _graded(jobs, workers):
@@ -237,11 +247,9 @@ def _graded(jobs, workers):
                     if tries[job.student] < 2:
                         retry.append(job)
                         continue
-                    record = dict(new_record(), status=Status.ERROR,
+                    record = dict(new_record(), status=Status.ERROR, tests=_all_zero(job),
                                   message="the grader failed on this submission; the instructor has the details",
                                   notes=[f"worker: {type(err).__name__}: {err}"])
-                    for name, text in job.sources.items():
-                        record["tests"].update(zero_scores(json.loads(text), name))
                     yield job, (record, {})
         pending = retry
 

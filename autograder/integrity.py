@@ -73,7 +73,9 @@ def structure(release_nb, submitted_nb):
                 findings.append(f"{kind} {gid}: deleted (restored for grading)")
             continue
         if len(submitted[gid]) > 1:
-            findings.append(f"{kind} {gid}: duplicated {len(submitted[gid])} times (the first is graded)")
+            findings.append(f"{kind} {gid}: duplicated {len(submitted[gid])} times (" + (
+                "the last copy that is not the release's stub is graded)" if kind == "answer cell"
+                else "the instructor's is run)"))
         mine = submitted[gid][0]
         if nbgrader_meta(mine) != nbgrader_meta(cell) or mine.get("cell_type") != cell.get("cell_type"):
             findings.append(f"{kind} {gid}: cell type or nbgrader metadata changed (ignored)")
@@ -97,7 +99,7 @@ def belongs_elsewhere(release_nb, submitted_nb):
     same = [gid for gid, text in read_only.items()
             if gid in submitted and source(submitted[gid][0]) == text]
     first = [source(c).strip() for nb in (release_nb, submitted_nb) for c in nb.get("cells", [])[:1]]
-    return 2 * len(same) < len(read_only) and (len(first) < 2 or first[0] != first[1])
+    return 2 * len(same) <= len(read_only) and (len(first) < 2 or first[0] != first[1])
 
 
 # ---------------------------------------------------------------- the reference implementation

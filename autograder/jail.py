@@ -11,13 +11,16 @@ given what it needs:
 - new mount, PID, network, IPC and UTS namespaces (and a user namespace when not run as root);
 - a new root: an empty tmpfs of --disk-mb (every file the command writes, /tmp and /dev/shm
   included, lands there, so its disk use is bounded as a whole), holding only the read-only binds
-  named by --ro (the Python installation, the library edition), a few system folders, the device
-  nodes a program needs, its own /proc (it sees only its own processes), and the files --copy puts
-  in the writable working folder; the host's root is detached after pivot_root, so no path, mount
-  or descriptor leads back to it;
+  named by --ro (the Python installation), a few system folders, the device nodes a program needs,
+  its own /proc (it sees only its own processes), and the files --copy puts in the writable working
+  folder or, owned by root, under /opt (the library, the harness); the host's root is detached
+  after pivot_root, so no path, mount or descriptor leads back to it;
 - a loopback interface that reaches nothing else; no environment but what --setenv gives;
 - the cgroups named by --cgroup (memory and process limits for everything it starts together);
   rlimits on CPU seconds, address space, processes and file size; no new privileges;
+- a seccomp filter (seccomp.py) against the system calls that reach state outside the jail or
+  make new namespaces: kernel keyrings (per uid, they would outlive the jail), mounts, unshare,
+  setns, clone with namespace flags, bpf, perf events, io_uring, modules;
 - as root, the command runs as --uid (its own, allocated per submission, so two jails never share
   one); otherwise as uid 1000 of its user namespace, with no capabilities left after exec;
 - the command is PID 1 of its namespace: when it exits, every process it started dies with it, and
@@ -35,6 +38,11 @@ import signal
 import socket
 import struct
 import sys
+
+try:
+    from . import seccomp
+except ImportError:  # run as a script (python jail.py), beside seccomp.py
+    import seccomp
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -170,14 +178,15 @@ def _build_root(args, owner):
     _mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     home = root + args.workdir
     os.makedirs(home, mode=0o700, exist_ok=True)
-    for spec in args.copy:
+    for spec in args.copy:  # into the working folder (the command's), or under /opt (read-only to it)
         host, inner = _pair(spec, "--copy")
         target = root + inner
-        if not target.startswith(home + "/"):
-            raise OSError(f"--copy {spec!r}: copies go into the working folder {args.workdir}")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not target.startswith((home + "/", root + "/opt/")):
+            raise OSError(f"--copy {spec!r}: copies go into {args.workdir} or under /opt")
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
         if os.path.isdir(host):
-            shutil.copytree(host, target, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(host, target, symlinks=True, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(host, target)
     for folder, dirs, files in os.walk(home):
@@ -214,6 +223,7 @@ def _child(args, command, drop, owner):
         _limit(resource.RLIMIT_NPROC, args.processes and args.processes + (0 if drop else _running(os.getuid())))
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        seccomp.install()
         os.chdir(args.workdir)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": args.workdir, "LANG": "C.UTF-8",
                "USER": "student", "TMPDIR": "/tmp"}

@@ -65,10 +65,11 @@ class Sandbox:
                "--file-mb", str(limits.file_mb)]
         cmd += [f"--ro={p}" for p in paths]
         cmd += [f"--hide={p}" for p in installed_copies(paths)]
-        cmd += [f"--ro={library}={LIB}/course_lib"]
+        # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo
+        cmd += [f"--copy={library}={LIB}/course_lib"]
         if harness:
             here = Path(__file__).resolve().parent
-            cmd += [f"--ro={here / name}={GRADER}/{name}" for name in HARNESS_FILES]
+            cmd += [f"--copy={here / name}={GRADER}/{name}" for name in HARNESS_FILES]
         cmd += [f"--copy={host}={inner}" for host, inner in copies]
         cmd += ["--uid", str(self.uid)] if self.uid is not None else []
         cmd += [f"--cgroup={folder}" for folder in self.cgroup_folders]

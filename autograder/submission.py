@@ -60,26 +60,46 @@ def find_submissions(folder):
     return found, refused
 
 
+def _ignored(parts):
+    """Folders no notebook is taken from: hidden ones (.ipynb_checkpoints), __pycache__, __MACOSX."""
+    return any(p.startswith((".", "__")) for p in parts[:-1])
+
+
+def _best(paths):
+    """Of several copies of a notebook, the one nearest the top (then by name)."""
+    return min(paths, key=lambda parts: (len(parts), parts)) if paths else None
+
+
 def extract_notebooks(submission, names, target):
-    """Copy the expected notebooks out of a folder or zip into target; returns the missing names.
-    Only regular files are read (no link, FIFO or device), a zip is read by member name (no path
-    in it is ever extracted) and no member larger than MAX_MEMBER_BYTES is unpacked."""
+    """Copy the expected notebooks out of a folder or zip into target; returns (the missing names,
+    notes on notebooks found more than once). Only regular files are read (no link, FIFO or
+    device), a zip is read by member name (no path in it is ever extracted), no member larger than
+    MAX_MEMBER_BYTES is unpacked, and of several copies the one nearest the top is taken."""
     target.mkdir(parents=True, exist_ok=True)
-    missing = []
+    missing, notes = [], []
     if submission.is_dir():
         for name in names:
-            hits = sorted(p for p in submission.rglob(name) if ".ipynb_checkpoints" not in p.parts
-                          and stat.S_ISREG(p.lstat().st_mode))
+            hits = [p.relative_to(submission).parts for p in submission.rglob(name)
+                    if stat.S_ISREG(p.lstat().st_mode)]
+            hits = [h for h in hits if not _ignored(h)]
+            if len(hits) > 1:
+                notes.append(f"{name}: {len(hits)} copies in the submission; graded {'/'.join(_best(hits))}")
             if hits:
-                _copy_regular(hits[0], target / name)
+                _copy_regular(submission.joinpath(*_best(hits)), target / name)
             else:
                 missing.append(name)
-        return missing
+        return missing, notes
     with zipfile.ZipFile(submission) as archive:
-        members = {Path(m.filename).name: m for m in archive.infolist()
-                   if not m.is_dir() and "__MACOSX" not in m.filename and ".ipynb_checkpoints" not in m.filename}
+        members = {}
+        for m in archive.infolist():
+            parts = tuple(Path(m.filename).parts)
+            if not m.is_dir() and not _ignored(parts):
+                members.setdefault(parts[-1], []).append((parts, m))
         for name in names:
-            member = members.get(name)
+            copies = dict(members.get(name, []))
+            if len(copies) > 1:
+                notes.append(f"{name}: {len(copies)} copies in the zip; graded {'/'.join(_best(list(copies)))}")
+            member = copies[_best(list(copies))] if copies else None
             if member is None:
                 missing.append(name)
             elif member.file_size > MAX_MEMBER_BYTES:
@@ -87,7 +107,7 @@ def extract_notebooks(submission, names, target):
             else:
                 with archive.open(member) as f:
                     (target / name).write_bytes(f.read(MAX_MEMBER_BYTES + 1)[:MAX_MEMBER_BYTES])
-    return missing
+    return missing, notes
 
 
 def _copy_regular(path, target):

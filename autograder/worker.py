@@ -16,7 +16,9 @@ A test scores its points when its cell ran cleanly AND its answers match. Points
 cell kinds come from the instructor's notebook only. Returns a plain record; the gradebook and the
 results file are written by the grader's main process only.
 """
+import builtins
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +27,6 @@ import tempfile
 import time
 import traceback
 import zipfile
-import zlib
 from pathlib import Path
 
 import nbformat
@@ -41,18 +42,23 @@ from .uids import Uid
 
 JAIL_FAILED = 97
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+RUNNER_MEMORY = 4 << 30  # the notebook runner is outside the submission's cgroup: bounded on its own
+NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
+BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
+                  if isinstance(value, type) and issubclass(value, BaseException)}
 
 
 def new_record():
     return {"status": Status.GRADED, "message": "", "integrity": [], "tests": {}, "checks": {}}
 
 
-def case_rng(job, grade_id):
-    """Fresh inputs per student, submission and test, the same in every run of the same submission
-    (parallel grading equals serial grading), unknown to students (the course's secret is in the
-    seed), and new for every changed submission: inputs a student saw cannot be answered next time."""
-    key = f"{job.student}/{job.assignment}/{grade_id}/{job.digest}".encode()
-    return np.random.default_rng([int(job.secret, 16), zlib.crc32(key), zlib.adler32(key)])
+def case_rng(job, grade_id, content):
+    """Fresh inputs per student, test and notebook content (the bytes graded, `content`), the same
+    in every run of the same submission (parallel grading equals serial grading), unknown to
+    students (the course's secret is in the seed), and new for every changed notebook: inputs a
+    student saw cannot be answered next time."""
+    key = hashlib.sha256(f"{job.student}/{job.assignment}/{grade_id}/{content}".encode()).digest()
+    return np.random.default_rng([int(job.secret, 16), int.from_bytes(key[:16], "little")])
 
 
 def library_folders(job, gid=None):
@@ -94,7 +100,7 @@ def run_notebook(notebook, job, sandbox, seconds):
     request = {"notebook": notebook, "jail": _jail_library(job, sandbox),
                "cell_timeout": job.limits.cell_timeout}
     outcome = bounded.run([sys.executable, "-m", "autograder.execute"], json.dumps(request).encode(),
-                          timeout=seconds, limit=MAX_NOTEBOOK_BYTES)
+                          timeout=seconds, limit=MAX_NOTEBOOK_BYTES, memory_bytes=RUNNER_MEMORY)
     if outcome.timed_out:
         return None, Status.TIMEOUT, f"grading took longer than {job.limits.timeout} s and was stopped", ""
     try:
@@ -123,14 +129,16 @@ def cell_passed(cell):
 
 
 # ---------------------------------------------------------------- 2. the decisive answers
-def decide(job, sandbox, notebook, index, gid, hidden, seconds):
+def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     """Problems with test gid's answers on the grader's inputs (empty: they match)."""
     case = CASES[job.assignment][gid]
-    inputs = case.make(case_rng(job, gid))
+    inputs = case.make(case_rng(job, gid, content))
     message = handoff.encode({"grade_id": gid, "cells": phase_cells(notebook, index), "hidden": hidden,
                               "float32": case.float32}, inputs)
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
-    outcome = bounded.run(cmd, message, timeout=max(5, seconds), limit=handoff.MAX_BYTES + handoff.MAX_HEADER)
+    # the answers take a moment once the cells above have run; a loop must not eat the submission's time
+    seconds = max(5, min(seconds, job.limits.cell_timeout + 30))
+    outcome = bounded.run(cmd, message, timeout=seconds, limit=handoff.MAX_BYTES + handoff.MAX_HEADER)
     if outcome.timed_out:
         return ["no answers: the grader's run of this test ran out of time"]
     if outcome.returncode == JAIL_FAILED:
@@ -139,8 +147,11 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds):
         reply, arrays = handoff.decode(outcome.stdout)
     except handoff.HandoffError:
         return ["no answers on the grader's inputs were recorded (the run stopped or its output was unreadable)"]
-    if reply.get("error"):
-        return [f"raised {str(reply['error'])[:60]} on the grader's inputs"]
+    if reply.get("error") == NOT_PLAIN:
+        return ["returned answers that are not plain arrays of numbers"]
+    if reply.get("error"):  # the student's process wrote it: only a built-in name is passed on
+        error = reply["error"] if reply["error"] in BUILTIN_ERRORS else "an exception"
+        return [f"raised {error} on the grader's inputs"]
     answers = tuple(arrays[f"out{i}"] for i in range(len(arrays)) if f"out{i}" in arrays)
     if not answers:
         return ["no answers on the grader's inputs were recorded"]
@@ -152,20 +163,25 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds):
 
 
 # ---------------------------------------------------------------- one notebook
-def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandbox, deadline):
+def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandbox, deadline, content):
     if integrity.belongs_elsewhere(release_nb, submitted_nb):
         record["integrity"].append(f"{name}: this notebook belongs to another assignment: none of "
                                    f"its graded cells is one of {job.assignment}'s (scored 0)")
         return None
     record["integrity"] += [f"{name}: {f}" for f in integrity.structure(release_nb, submitted_nb)]
     for gid, uses in integrity.reference_use(source_nb, submitted_nb).items():
-        record["integrity"].append(f"{name}: answer cell {gid} uses {', '.join(uses)} (for review; "
-                                   f"the grade comes from what the code computes)")
+        calls = [u for u in uses if not u.startswith(integrity.SETS)]
+        changes = [u.removeprefix(integrity.SETS) for u in uses if u.startswith(integrity.SETS)]
+        for verb, what in (("uses", calls), ("changes the course library:", changes)):
+            if what:
+                record["integrity"].append(f"{name}: answer cell {gid} {verb} {', '.join(what)} (for review; "
+                                           f"the grade comes from what the code computes)")
     notebook = nbformat.reads(json.dumps(assemble(source_nb, release_nb, submitted_nb)), as_version=4)
     executed, status, message, note = run_notebook(notebook, job, sandbox, deadline - time.monotonic())
     if status != Status.GRADED:
         record["status"], record["message"] = status, message
-        record.setdefault("notes", []).append(note) if note else None
+        if note:
+            record.setdefault("notes", []).append(note)
     elif "grader_error" in executed.metadata:
         record["message"] = "the run stopped early (the kernel died or ignored an interrupt)"
     ran = executed["cells"] if executed is not None and len(executed["cells"]) == len(notebook.cells) else None
@@ -183,7 +199,7 @@ def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandb
         problems = [] if passed else [f"test cell {why}"]
         if gid in cases and status != Status.TIMEOUT:
             remaining = deadline - time.monotonic()
-            problems += (decide(job, sandbox, notebook, index, gid, hidden_code(source_nb, gid), remaining)
+            problems += (decide(job, sandbox, notebook, index, gid, hidden_code(source_nb, gid), remaining, content)
                          if remaining > 1 else ["not checked: the submission's time ran out"])
         record["tests"][key] = Score(0.0 if problems else points, points, AUTO)
         record["checks"][key] = problems
@@ -229,18 +245,17 @@ def grade_submission(job: Job):
     """Grade one student's submission. Never raises: a fault of the grader's own becomes an
     "error" record for this student alone. Returns (record, {notebook name: executed notebook as
     JSON text})."""
-    record, executed = new_record(), {}
     names = list(job.sources)
     sources = {name: json.loads(job.sources[name]) for name in names}
-    for name in names:
-        record["tests"].update(zero_scores(sources[name], name))
+    record, executed = dict(new_record(), tests=all_zero(sources)), {}
     scratch = Path(tempfile.mkdtemp(dir=job.scratch, prefix="student-"))
     deadline = time.monotonic() + job.limits.timeout
     try:
         try:
-            missing = extract_notebooks(Path(job.submission), names, scratch / "in")
+            missing, notes = extract_notebooks(Path(job.submission), names, scratch / "in")
         except (OSError, zipfile.BadZipFile, ValueError) as err:
             return dict(record, status=Status.MALFORMED, message=f"cannot read the submission: {err}"), executed
+        record["integrity"] += notes
         if len(missing) == len(names):
             return dict(record, status=Status.MISSING, message=f"no {', '.join(missing)} in the submission"), executed
         with _sandbox(job, scratch) as sandbox:
@@ -249,26 +264,28 @@ def grade_submission(job: Job):
                     record["integrity"].append(f"{name}: notebook missing (scored 0)")
                     continue
                 try:
+                    content = hashlib.sha256((scratch / "in" / name).read_bytes()).hexdigest()
                     submitted = _read_notebook(scratch / "in" / name)
                 except (ValueError, UnicodeDecodeError, OSError) as err:
                     record["integrity"].append(f"{name}: not a readable notebook ({err}); nothing could be graded")
                     record["status"] = Status.MALFORMED
                     continue
                 result = grade_notebook(job, name, sources[name], json.loads(job.releases[name]),
-                                        submitted, record, sandbox, deadline)
+                                        submitted, record, sandbox, deadline, content)
                 if result is not None:
                     executed[name] = nbformat.writes(result)
         if record["status"] == Status.GRADED and not executed:
             record["status"] = Status.WRONG_ASSIGNMENT
     except Exception as err:  # noqa: BLE001 - the grader's own fault: this student alone is affected
-        record.update(zero_scores_all(sources), status=Status.ERROR, checks={},
-                      message="the grader failed on this submission; the instructor has the details")
-        record.setdefault("notes", []).append(f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
+        record = dict(new_record(), status=Status.ERROR, tests=all_zero(sources),
+                      message="the grader failed on this submission; the instructor has the details",
+                      notes=[f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"])
         executed = {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return record, executed
 
 
-def zero_scores_all(sources):
-    return {"tests": {k: v for name, nb in sources.items() for k, v in zero_scores(nb, name).items()}}
+def all_zero(sources):
+    """{test: Score 0} of every graded cell of every notebook: what a submission starts from."""
+    return {k: v for name, nb in sources.items() for k, v in zero_scores(nb, name).items()}

@@ -2,6 +2,10 @@
 test-train 2) that attack the grader, each with the autograded score it must get, its status, and
 what the integrity report must say. The attacks are written into the answer cells (the only cells
 the grader runs as the student wrote them) or into the notebook's structure.
+
+Most attacks pair wrong (or missing) code with a trick meant to make it pass: the score is what the
+honest part of the submission earns, never more. Some pair right code with an attack on the grader
+itself (its files, processes, limits, feedback): the score must stay full and the damage nil.
 """
 import copy
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ class Entry:
     status: str = "graded"
     findings: list = field(default_factory=list)  # substrings of the integrity report
     failed: dict = field(default_factory=dict)  # test id -> substring of the reason it failed
+    hangs: bool = False  # graded apart, with a short cell time limit: the hang is the point
 
 
 def answer(nb, gid, code):
@@ -47,6 +52,17 @@ def edit(nb, gid, change):
     return nb
 
 
+def pasted_twice(nb, gid):
+    """The release's stub of answer cell gid, then the solution in a copy of the same cell below."""
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb["cells"]):
+        if grade_id(cell) == gid and cell["cell_type"] == "code":
+            stub = copy.deepcopy(next(c for c in blank(NAME)["cells"] if grade_id(c) == gid))
+            nb["cells"].insert(i, stub)
+            return nb
+    raise KeyError(gid)
+
+
 def without(nb, gid):
     nb = copy.deepcopy(nb)
     nb["cells"] = [c for c in nb["cells"] if grade_id(c) != gid]
@@ -71,9 +87,9 @@ np.allclose = lambda *a, **k: True
 np.testing.assert_allclose = lambda *a, **k: None
 '''
 
-# abs() is what the visible test of the initial loss uses; patching a builtin breaks the kernel for
-# everything after it (Numba, compiling the reference the later tests call, trips over it): an
-# attack that can only cost its author points.
+# abs() is what the visible test of the initial loss uses; patching a builtin breaks whatever runs
+# after it in the same interpreter, here the student's own train in its decisive run (the naive
+# cell runs before it): an attack that can only cost its author points.
 PATCHED_BUILTINS = WRONG_NAIVE + '''
 import builtins
 builtins.abs = lambda x: 0
@@ -218,8 +234,206 @@ if _online({port}):
 '''
 
 REFERENCE = '''
+from course_lib.classifiers.linear import svm_loss_vectorized
+'''
+
+# ---------------------------------------------------------------- round 2: the interpreter is theirs
+# Wrong code, then a trick in the same interpreter that is meant to make the grader accept it.
+SETTRACE = WRONG_NAIVE + '''
+import sys
+def _swap(frame, event, arg):
+    """On every return of the student's loss, try to hand back the library's answer instead."""
+    if event == "return" and frame.f_code.co_name == "svm_loss_naive":
+        try:
+            import course_lib.classifiers.linear as lin
+            W, X, y, reg = (frame.f_locals[k] for k in ("W", "X", "y", "reg"))
+            frame.f_locals["_real"] = lin.svm_loss_naive(W, X, y, reg)
+        except Exception:
+            pass
+    return _swap
+sys.settrace(_swap)
+sys.setprofile(lambda *a: None)
+'''
+
+TRANSFORMER = WRONG_NAIVE + '''
+def _no_checks(lines):
+    """Every later cell that checks anything becomes `pass`: the visible tests and the grader's."""
+    return ["pass\\n"] if any("checks." in line for line in lines) else lines
+get_ipython().input_transformers_post.append(_no_checks)
+'''
+
+CUSTOM_EXC = '''
+def svm_loss_naive(W, X, y, reg):
+    raise NotImplementedError("not done")
+get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+'''
+
+SYS_MODULES = '''
+import importlib, sys
+_lin = sys.modules.get("course_lib.classifiers.linear") or importlib.import_module("course_lib.classifiers.linear")
+svm_loss_naive = _lin.svm_loss_naive
+sys.modules["course_lib.checks"].check_close = lambda *a, **k: print("ok")
+'''
+
+GC_OBJECTS = '''
+import gc
 def svm_loss_vectorized(W, X, y, reg):
-    return reference.svm_loss_vectorized(W, X, y, reg)
+    for obj in gc.get_objects():
+        if callable(obj) and getattr(obj, "__module__", "").startswith("course_lib") \\
+                and getattr(obj, "__name__", "") == "svm_loss_vectorized":
+            return obj(W, X, y, reg)
+    import course_lib.classifiers.linear  # not loaded yet: load it, then look again
+    return svm_loss_vectorized(W, X, y, reg)
+'''
+
+GLOBALS_REFERENCE = '''
+_imp = checks.check_close.__globals__["__builtins__"]["__import__"]
+def svm_loss_naive(W, X, y, reg, _mod=_imp("course_lib.classifiers.linear", fromlist=["x"])):
+    return _mod.svm_loss_naive(W, X, y, reg)
+'''
+
+FAKE_TRAIN = '''
+def train(loss_fn, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, seed=0):
+    """No SGD: least squares on one-hot targets and a made-up, falling loss curve."""
+    W = np.linalg.lstsq(X, np.eye(int(np.max(y)) + 1)[y], rcond=None)[0].astype(X.dtype)
+    return W, list(np.linspace(1.0, 0.01, num_iters))
+
+
+def predict(W, X):
+    return np.argmax(X @ W, axis=1)
+'''
+
+# The answers travel on a pipe the student's process holds: flood it, lie in it, close it.
+ANSWER_STREAM = WRONG_NAIVE + '''
+import os, struct
+for _fd in range(3, 64):
+    try:
+        os.set_blocking(_fd, False)  # spoil, do not hang: a full pipe would only stop this run
+        os.write(_fd, b"CGH1" + struct.pack("<Q", 10 ** 12) + b"{" * 1000)
+        os.write(_fd, b"\\x93NUMPY" + b"\\x01\\x00" + b"x" * 100_000)
+    except OSError:
+        pass
+'''
+
+OLD_ANSWER_FILES = '''
+import os
+os.makedirs(".grading", exist_ok=True)
+for _name in ("test-naive.out.npz", "test-vectorized.out.npz", "test-train.out.npz"):
+    try:
+        os.mkfifo(os.path.join(".grading", "fifo-" + _name))
+        os.symlink("/dev/zero", os.path.join(".grading", _name))
+    except OSError:
+        pass
+'''
+
+# ---------------------------------------------------------------- round 2: the grader's processes and files
+FORGE = WRONG_NAIVE + '''
+import json, os, signal
+_forged = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+_seen = []
+for _pid in os.listdir("/proc"):
+    if not _pid.isdigit() or int(_pid) == os.getpid():
+        continue
+    _seen.append(int(_pid))
+    try:
+        _pidfd = os.pidfd_open(int(_pid))
+        for _fd in range(0, 32):
+            try:
+                import ctypes
+                _got = ctypes.CDLL(None, use_errno=True).syscall(438, _pidfd, _fd, 0)  # pidfd_getfd
+                if _got >= 0:
+                    os.write(_got, _forged.encode())
+            except Exception:
+                pass
+    except OSError:
+        pass
+    for _fd in range(0, 32):
+        try:
+            with open(f"/proc/{_pid}/fd/{_fd}", "w") as _f:
+                _f.write(_forged)
+        except OSError:
+            pass
+print("other processes seen:", sorted(_seen))
+'''
+
+PROC_WALK = '''
+import os
+_pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+print("pids seen:", _pids)
+for _pid in _pids:
+    try:
+        with open(f"/proc/{_pid}/cwd/written-by-proc-walk", "w") as _f:
+            _f.write("x")
+    except OSError:
+        pass
+'''
+
+LEAK = '''
+import os, sys
+print("history:", [cell for cell in In])
+for _path in ("/", "/work", "/root", "/home", "/opt/course", "/opt/course/lib", os.path.expanduser("~"), "/tmp"):
+    try:
+        print(_path, sorted(os.listdir(_path)))
+    except OSError as err:
+        print(_path, "unreadable:", type(err).__name__)
+import course_lib
+print("library at", course_lib.__file__, "; environment", sorted(os.environ))
+'''
+
+HIDDEN_MARKER = '''
+# ### BEGIN HIDDEN TESTS
+# a comment that only looks like nbgrader's marker
+'''
+
+MEMORY_TOGETHER = '''
+import os, time
+_read, _write = os.pipe()
+_kids = []
+for _ in range(3):
+    _pid = os.fork()
+    if _pid == 0:
+        try:
+            _block = np.ones(150_000_000)  # 1.2 GB each, under the per-process limit
+            os.write(_write, b"x")
+            time.sleep(3)
+        finally:
+            os._exit(0)
+    _kids.append(_pid)
+time.sleep(2.5)
+os.set_blocking(_read, False)
+try:
+    _held = len(os.read(_read, 100))
+except BlockingIOError:
+    _held = 0
+for _pid in _kids:
+    os.waitpid(_pid, 0)
+print(f"blocks held together: {_held}")
+'''
+
+DISK_FILLER = '''
+_written = 0
+try:
+    for _i in range(64):
+        with open(f"/tmp/filler-{_i}", "wb") as _f:
+            _f.write(b"x" * (60 * 1024 * 1024))
+        _written += 60
+except OSError:
+    pass
+print(f"megabytes written: {_written}")
+'''
+
+ORDINARY_NAMES = '''
+def svm_loss_vectorized(W, X, y, reg):
+    checks = getattr(np, "zeros")((2,), dtype=W.dtype)  # a variable of one's own called checks
+    n = X.shape[0]
+    rows = np.arange(n)
+    scores = X @ W
+    margins = np.maximum(0, scores - scores[rows, y][:, None] + 1)
+    margins[rows, y] = 0
+    loss = margins.sum() / n + reg * np.sum(W * W)
+    coeff = (margins > 0).astype(W.dtype)
+    coeff[rows, y] = -coeff.sum(axis=1)
+    return W.dtype.type(loss), X.T @ coeff / n + 2 * reg * W + checks.sum()
 '''
 
 DYNAMIC_REFERENCE = '''
@@ -252,18 +466,19 @@ def corpus(paths, port):
               findings=["answer cell vectorized: missing", "unknown grade id 'mine'"],
               failed={"test-vectorized": "NotImplementedError"}),
         Entry("monkeypatch", answer(good, "naive", MONKEYPATCH_CHECKS), 5,
-              findings=["answer cell naive changes the course library (checks.check_close"],
+              findings=["answer cell naive changes the course library: checks.check_close"],
               failed={"test-naive": "dW: relative difference"}),
-        Entry("patched-builtins", answer(good, "naive", PATCHED_BUILTINS), 0,
-              failed={"test-naive": "gradient disagrees"}),
+        Entry("patched-builtins", answer(good, "naive", PATCHED_BUILTINS), 3,
+              failed={"test-naive": "gradient disagrees", "test-train": "raised"}),
         Entry("lying-objects", answer(good, "vectorized", LYING_OBJECTS), 5,
-              failed={"test-vectorized": "no answers on the grader's inputs"}),
+              failed={"test-vectorized": "loss: relative difference"}),
         Entry("infinite-loop", answer(good, "naive", INFINITE_LOOP), 5,
-              failed={"test-naive": "interrupted"}),
+              failed={"test-naive": "interrupted"}, hangs=True),
         Entry("swallowed-interrupt", answer(good, "train", SWALLOWED_INTERRUPT), 6,
-              failed={"test-train": "interrupted"}),
+              failed={"test-train": "interrupted"}, hangs=True),
         Entry("os-exit", answer(good, "train", KERNEL_KILL), 6, failed={"test-train": "kernel died"}),
-        Entry("sigkill", answer(good, "train", SIGKILL), 6, failed={"test-train": "kernel died"}),
+        # the kernel is PID 1 of its namespace: a signal from inside does not kill it, train returns None
+        Entry("sigkill", answer(good, "train", SIGKILL), 6, failed={"test-train": "cannot unpack"}),
         Entry("memory-bomb", answer(good, "naive", MEMORY_BOMB), 5, failed={"test-naive": "MemoryError"}),
         Entry("huge-output", after(good, "naive", HUGE_OUTPUT), 8),
         Entry("fork-bomb", after(good, "naive", FORK_BOMB), 8),
@@ -273,10 +488,37 @@ def corpus(paths, port):
         Entry("network", answer(good, "naive", NETWORK.format(port=port)), 5,
               failed={"test-naive": "no network"}),
         Entry("calls-reference", answer(good, "vectorized", REFERENCE), 5,
-              findings=["answer cell vectorized uses the reference implementation (reference.svm_loss_vectorized)"],
-              failed={"test-vectorized": "reference implementation"}),
+              findings=["answer cell vectorized uses import course_lib.classifiers.linear"],
+              failed={"test-vectorized": "raised NotImplementedError on the grader's inputs"}),
         Entry("dynamic-reference", answer(good, "naive", DYNAMIC_REFERENCE), 5,
-              findings=["answer cell naive uses the reference implementation (dynamic code: __import__)"]),
+              findings=["answer cell naive uses dynamic code: __import__"],
+              failed={"test-naive": "raised NotImplementedError on the grader's inputs"}),
+        # round 2: the interpreter is theirs, and it cannot make wrong code right
+        Entry("settrace", answer(good, "naive", SETTRACE), 5, failed={"test-naive": "dW: relative difference"}),
+        Entry("input-transformer", answer(good, "naive", TRANSFORMER), 0,
+              failed={"test-naive": "no answers", "test-train": "no answers"}),
+        Entry("custom-exc", answer(good, "naive", CUSTOM_EXC), 5, failed={"test-naive": "raised NotImplementedError"}),
+        Entry("sys-modules", answer(good, "naive", SYS_MODULES), 5,
+              failed={"test-naive": "raised NotImplementedError on the grader's inputs"}),
+        Entry("gc-objects", answer(good, "vectorized", GC_OBJECTS), 5, failed={"test-vectorized": "raised"}),
+        Entry("globals-reference", answer(good, "naive", GLOBALS_REFERENCE), 5,
+              failed={"test-naive": "raised NotImplementedError on the grader's inputs"}),
+        Entry("fake-train", answer(good, "train", FAKE_TRAIN), 6, failed={"test-train": "W: relative difference"}),
+        # the naive cell runs before every decisive run: it spoils all three of its own hand-offs
+        Entry("answer-stream", answer(good, "naive", ANSWER_STREAM), 0, failed={"test-vectorized": "no answers"}),
+        Entry("old-answer-files", after(good, "naive", OLD_ANSWER_FILES), 8),
+        # round 2: the grader's processes, files and limits are out of reach
+        Entry("forge-notebook", answer(good, "naive", FORGE), 5, failed={"test-naive": "dW"}),
+        Entry("proc-walk", after(good, "naive", PROC_WALK), 8),
+        Entry("leak", after(good, "naive", LEAK), 8),
+        Entry("hidden-marker", after(good, "naive", HIDDEN_MARKER), 8),
+        Entry("memory-together", after(good, "naive", MEMORY_TOGETHER), 8),
+        Entry("disk-filler", after(good, "naive", DISK_FILLER), 8),
+        # round 2: honest students lose nothing to the grader's suspicion
+        Entry("ordinary-names", answer(good, "vectorized", ORDINARY_NAMES), 8),
+        Entry("pasted-twice", pasted_twice(good, "naive"), 8,
+              findings=["answer cell naive: duplicated 2 times"]),
+        Entry("élève", good, 8),
         Entry("corrupted", '{"cells": [ this is not json', 0, status="malformed",
               findings=["not a readable notebook"]),
         Entry("wrong-assignment", other, 0, status="wrong assignment",

@@ -1,17 +1,32 @@
 """autograder.jail on its own: what a program inside can and cannot reach."""
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import runtime_paths
 
 PROBE = textwrap.dedent('''
-    import os, resource, socket, sys
-    hidden = sys.argv[1]
+    import os, socket, sys
+    print("uid", os.getuid())
+    print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+    print("root", sorted(os.listdir("/")))
+    for path in sys.argv[1:]:
+        try:
+            open(path).read() if os.path.isfile(path) else os.listdir(path)
+            print("reached", path)
+        except OSError:
+            print("out of reach", path)
     try:
-        open(os.path.join(hidden, "secret.txt")).read()
-        print("read the secret")
+        open("/usr/new-file", "w").write("x")
+        print("wrote into /usr")
     except OSError:
-        print("secret out of reach")
+        print("system read-only")
     s = socket.socket()
     s.settimeout(2)
     print("internet", "reachable" if s.connect_ex(("1.1.1.1", 80)) == 0 else "unreachable")
@@ -19,13 +34,21 @@ PROBE = textwrap.dedent('''
     server.bind(("127.0.0.1", 0))
     server.listen()
     print("loopback", "works" if socket.socket().connect_ex(server.getsockname()) == 0 else "broken")
-    print("pid", os.getpid())
     try:
         with open("big", "wb") as f:
             f.write(b"x" * 3 * 1024 * 1024)
         print("wrote 3 MB")
     except OSError:
         print("file size limited")
+    total = 0
+    try:
+        for i in range(100):
+            with open(f"/tmp/part-{i}", "wb") as f:
+                f.write(b"x" * 1024 * 1024)
+            total += 1
+    except OSError:
+        pass
+    print("disk", total)
     forks = 0
     try:
         for _ in range(200):
@@ -40,30 +63,84 @@ PROBE = textwrap.dedent('''
 ''')
 
 
-def test_the_jail_hides_files_blocks_the_network_and_limits_resources(tmp_path):
-    hidden, work = tmp_path / "course", tmp_path / "work"
-    hidden.mkdir()
-    work.mkdir()
-    (hidden / "secret.txt").write_text("the answers")
-    (work / "probe.py").write_text(PROBE)
+def jail(tmp_path, *args, command):
+    stage = tmp_path / f"stage-{len(list(tmp_path.iterdir()))}"
+    stage.mkdir()
     uid = ["--uid", "61999"] if os.geteuid() == 0 else []
-    if uid:
-        os.chown(work, 61999, 61999)
-        os.chown(work / "probe.py", 61999, 61999)
-    out = subprocess.run([sys.executable, "-m", "autograder.jail", "--workdir", str(work),
-                          "--hide", str(hidden), "--file-mb", "1", "--processes", "20", *uid,
-                          "--expose", sys.prefix, "--", sys.executable, "probe.py", str(hidden)],
-                         capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid,
+           *(f"--ro={p}" for p in runtime_paths()), *args, "--", *command]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_the_jail_shows_only_what_it_was_given_and_limits_resources(tmp_path):
+    secret = tmp_path / "course" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("the answers")
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    repo = Path(__file__).resolve().parents[1]
+    out = jail(tmp_path, f"--copy={probe}=/home/student/probe.py", "--file-mb", "1", "--disk-mb", "20",
+               "--processes", "20", command=[sys.executable, "probe.py", str(secret), str(tmp_path),
+                                             str(repo / ".git"), str(repo / "solutions"), "/etc/shadow"])
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert "secret out of reach" in lines and "internet unreachable" in lines
-    assert "loopback works" in lines and "pid 1" in lines  # PID 1 of its own namespace
+    assert "pids [1]" in lines  # its own PID namespace and /proc
+    for path in (secret, tmp_path, repo / ".git", repo / "solutions", "/etc/shadow"):
+        assert f"out of reach {path}" in lines
+    assert "system read-only" in lines and "internet unreachable" in lines and "loopback works" in lines
     assert "file size limited" in lines
+    assert int(next(x for x in lines if x.startswith("disk ")).split()[1]) < 20  # the tmpfs is full at 20 MB
     assert int(lines[-1].split()[1]) < 20
-    assert (hidden / "secret.txt").read_text() == "the answers"
+    assert lines[0] == ("uid 61999" if os.geteuid() == 0 else "uid 1000")
+    assert secret.read_text() == "the answers" and not list(Path("/tmp").glob("part-*"))
+
+
+def test_the_python_of_a_virtual_environment_runs_inside(tmp_path):
+    """A venv whose base interpreter lives in a folder others may not enter (a private home, as
+    with pyenv under /root) still runs: the jail binds what it needs, and nothing beside it."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    out = jail(tmp_path, f"--ro={venv}", command=[str(python), "-c", "import sys; print(sys.prefix)"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(venv)
+
+
+def test_the_command_dies_with_the_jail_and_takes_its_children(tmp_path):
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(120)\nos._exit(0)"
+    out = jail(tmp_path, command=[sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr
+    # PID 1 exited: the daemon it left was killed with the namespace
+    leftover = subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
 
 
 def test_a_jail_that_cannot_be_built_says_why(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "autograder.jail", "--workdir", str(tmp_path / "missing"),
+    out = subprocess.run([sys.executable, "-m", "autograder.jail", "--stage", str(tmp_path / "missing"),
                           "--", "true"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 97 and "cannot" in out.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become another user")
+def test_without_root_the_jail_uses_a_user_namespace():
+    """Run as an ordinary user: a user namespace instead of a uid, no capability left."""
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        pytest.skip("no system Python that an ordinary user can run")
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        for name in ("jail.py", "seccomp.py"):
+            shutil.copy(Path(__file__).resolve().parents[1] / "autograder" / name, folder / name)
+        (folder / "stage").mkdir()
+        (folder / "stage").chmod(0o777)
+        code = "import os; print(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                              str(folder / "jail.py"), "--stage", str(folder / "stage"), "--", python, "-c", code],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if out.returncode == 97 and "unshare" in out.stderr:
+        pytest.skip(f"user namespaces are not allowed here: {out.stderr.strip()}")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1000", "0000000000000000"]

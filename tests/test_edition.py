@@ -1,0 +1,89 @@
+"""Grading editions: for every decisive test, the library the student's code runs with cannot
+compute the answers the test grades, in any backend or wrapper, and everything else still works."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from autograder import edition
+from autograder.cases import CASES
+
+# The grader's check of a test, given the right answers (computed beforehand with the full library):
+# with the library as it is, it accepts them; with an edition as course_lib, it must fail in every
+# backend, because computing the reference is the only thing in it that can.
+PROBE = textwrap.dedent('''
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import course_lib
+    assert course_lib.__file__.startswith(sys.argv[1]), course_lib.__file__
+    from autograder.cases import CASES
+    case = CASES[sys.argv[2]][sys.argv[3]]
+    with np.load(sys.argv[4]) as f:
+        inputs = {k: f[k].item() if f[k].ndim == 0 and k.startswith("in_") else f[k] for k in f.files}
+    outputs = tuple(inputs.pop(f"out_{i}") for i in range(sum(k.startswith("out_") for k in inputs)))
+    inputs = {k[3:]: v for k, v in inputs.items()}
+    reached = []
+    for backend in ("numpy", "numba"):
+        with course_lib.use_backend(backend):
+            try:
+                assert case.check(inputs, outputs) == []
+                reached.append(backend)
+            except NotImplementedError as err:
+                assert "withheld while this test is graded" in str(err), err
+            except Exception as err:  # a wrapper that breaks without what was withheld is fine too
+                print(f"{backend}: {type(err).__name__}")
+    try:
+        course_lib.use_backend("cuda")
+        reached.append("cuda")
+    except course_lib.backend.BackendUnavailableError:
+        pass
+    print("reached", reached)
+''')
+
+def save_case(path, case):
+    inputs = case.make(np.random.default_rng(0))
+    outputs = case.check.expected(inputs)
+    np.savez(path, **{f"in_{k}": v for k, v in inputs.items()}, **{f"out_{i}": v for i, v in enumerate(outputs)})
+
+
+TESTS = [(name, gid) for name, cases in CASES.items() for gid in cases]
+
+
+@pytest.mark.parametrize("name,gid", TESTS)
+def test_the_reference_of_what_a_test_grades_is_out_of_reach(name, gid, tmp_path):
+    case = CASES[name][gid]
+    lib, _ = edition.build(tmp_path / "edition", case.withhold)
+    save_case(tmp_path / "inputs.npz", case)  # made with the full library
+    out = subprocess.run([sys.executable, "-c", PROBE, str(lib.parent), name, gid, str(tmp_path / "inputs.npz")],
+                         capture_output=True,
+                         text=True, timeout=300, env={"NUMBA_ENABLE_CUDASIM": "1", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "reached []" in out.stdout, out.stdout
+
+
+def test_the_withheld_source_is_not_in_the_edition(tmp_path):
+    lib, rebuilt = edition.build(tmp_path, CASES["02_svm"]["test-naive"].withhold)
+    text = (lib / "classifiers" / "linear.py").read_text()
+    assert rebuilt and "margin" not in text and "withheld while this test is graded" in text
+    assert "LinearClassifier" in text  # the rest is there
+    assert "cuda.jit" not in (lib / "kernels" / "cuda_kernels.py").read_text()
+    assert edition.build(tmp_path, CASES["02_svm"]["test-naive"].withhold) == (lib, False)  # reused
+
+
+def test_a_name_the_library_lacks_is_an_error(tmp_path):
+    with pytest.raises(edition.EditionError, match="no course_lib.layers.nothing_like_this"):
+        edition.build(tmp_path, ["layers.py:nothing_like_this"])
+
+
+@pytest.mark.parametrize("name,gid", [("02_svm", "test-train"), ("07_network_visualization", "test-fooling")])
+def test_the_probe_reaches_the_reference_in_the_full_library(name, gid, tmp_path):
+    """The control: the same probe, with the library as it is, computes the reference."""
+    save_case(tmp_path / "inputs.npz", CASES[name][gid])
+    out = subprocess.run([sys.executable, "-c", PROBE, str(edition.LIBRARY.parent), name, gid,
+                          str(tmp_path / "inputs.npz")], capture_output=True, text=True, timeout=300,
+                         env={"NUMBA_ENABLE_CUDASIM": "1", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "reached ['numpy', 'numba', 'cuda']" in out.stdout, out.stdout

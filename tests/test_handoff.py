@@ -1,0 +1,47 @@
+"""The grading hand-off: what a student's process sends back is read without trusting it."""
+import io
+import struct
+
+import numpy as np
+import pytest
+
+from autograder import handoff
+
+
+def test_arrays_and_numbers_travel_both_ways():
+    message = handoff.encode({"error": None}, {"out0": np.float64(2.5), "out1": np.arange(6.0).reshape(2, 3),
+                                               "out2": np.array([1, 2], dtype=np.int32), "f32": np.float32(1)})
+    meta, arrays = handoff.decode(message)
+    assert meta == {"error": None}
+    assert arrays["out0"].shape == () and arrays["out0"] == 2.5
+    assert arrays["out1"].tolist() == [[0, 1, 2], [3, 4, 5]] and arrays["out2"].dtype == np.int32
+    assert arrays["f32"].dtype == np.float32
+
+
+def test_objects_are_neither_sent_nor_read():
+    with pytest.raises(handoff.HandoffError):
+        handoff.encode({}, {"out0": np.array([object()], dtype=object)})
+    buffer = io.BytesIO()
+    header = b'{"meta": {}, "arrays": ["out0"]}'
+    buffer.write(handoff.MAGIC + struct.pack("<Q", len(header)) + header)
+    np.lib.format.write_array(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(handoff.HandoffError, match="not a plain number type"):
+        handoff.decode(buffer.getvalue())
+
+
+def test_a_header_that_claims_more_than_the_budget_allocates_nothing():
+    header = b'{"meta": {}, "arrays": ["out0"]}'
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + (
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }".ljust(117) + "\n").encode()
+    with pytest.raises(handoff.HandoffError, match="over what is left"):
+        handoff.decode(handoff.MAGIC + struct.pack("<Q", len(header)) + header + npy)
+    with pytest.raises(handoff.HandoffError, match="header of"):
+        handoff.decode(handoff.MAGIC + struct.pack("<Q", 10 ** 12))
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", handoff.MAGIC, handoff.MAGIC + struct.pack("<Q", 5) + b"{",
+                                  handoff.encode({}, {"a": np.zeros(3)})[:-4],
+                                  handoff.encode({}, {"a": np.zeros(3)}) + b"more"])
+def test_truncated_or_garbled_messages_are_errors(data):
+    with pytest.raises(handoff.HandoffError):
+        handoff.decode(data)

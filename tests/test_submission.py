@@ -1,0 +1,89 @@
+"""Submissions on disk and what the grader runs for them."""
+import json
+import os
+import zipfile
+
+import pytest
+
+from autograder import submission
+from notebook_tools import ASSIGNMENTS, SOLUTIONS, blank, grade_id, load, solved, source
+
+
+def test_ids_are_any_printable_text_without_separators():
+    assert submission.student_id("e\u0301le\u0300ve") == "élève"  # normalised to one spelling
+    for name in ("Zoë Smith", "学生-7", "o'brien"):
+        assert submission.student_id(name) == name
+    for bad in ("", ".hidden", "a/b", "tab\there", " padded", "x" * 101):
+        with pytest.raises(submission.SubmissionError):
+            submission.student_id(bad)
+
+
+def test_links_collisions_and_strays_are_refused_or_skipped(tmp_path):
+    for name in ("ann", "bob", "élève"):
+        (tmp_path / name).mkdir()
+    with zipfile.ZipFile(tmp_path / "bob.zip", "w") as z:
+        z.writestr("x.ipynb", "{}")
+    with zipfile.ZipFile(tmp_path / "cy.zip", "w") as z:
+        z.writestr("x.ipynb", "{}")
+    os.symlink(tmp_path / "ann", tmp_path / "dan")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    found, refused = submission.find_submissions(tmp_path)
+    assert sorted(found) == ["ann", "cy", "élève"]
+    assert "symbolic link" in refused["dan"] and "both" in refused["bob"]
+
+
+def test_only_regular_files_are_read(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    os.mkfifo(folder / "a.ipynb")  # would hang a reader
+    os.symlink("/dev/zero", folder / "b.ipynb")
+    (folder / "c.ipynb").write_text("{}")
+    missing, _ = submission.extract_notebooks(folder, ["a.ipynb", "b.ipynb", "c.ipynb"], tmp_path / "out")
+    assert missing == ["a.ipynb", "b.ipynb"] and (tmp_path / "out" / "c.ipynb").read_text() == "{}"
+
+
+def test_the_copy_nearest_the_top_is_graded_and_caches_are_ignored(tmp_path):
+    folder = tmp_path / "sub"
+    (folder / "02_svm").mkdir(parents=True)
+    (folder / "__pycache__").mkdir()
+    (folder / "02_svm.ipynb").write_text("mine")
+    (folder / "02_svm" / "02_svm.ipynb").write_text("the release I downloaded again")
+    (folder / "__pycache__" / "x.ipynb").write_text("hidden")
+    missing, notes = submission.extract_notebooks(folder, ["02_svm.ipynb", "x.ipynb"], tmp_path / "out")
+    assert (tmp_path / "out" / "02_svm.ipynb").read_text() == "mine"
+    assert missing == ["x.ipynb"] and notes == ["02_svm.ipynb: 2 copies in the submission; graded 02_svm.ipynb"]
+    with zipfile.ZipFile(tmp_path / "sub.zip", "w") as z:
+        z.writestr("deep/er/02_svm.ipynb", "deeper")
+        z.writestr("top/02_svm.ipynb", "top")
+        z.writestr("__MACOSX/02_svm.ipynb", "resource fork")
+    missing, notes = submission.extract_notebooks(tmp_path / "sub.zip", ["02_svm.ipynb"], tmp_path / "zout")
+    assert (tmp_path / "zout" / "02_svm.ipynb").read_text() == "top" and "2 copies" in notes[0]
+
+
+def test_the_notebook_run_has_no_hidden_test_and_the_students_answers():
+    source_nb = load(SOLUTIONS / "02_svm" / "02_svm.ipynb")
+    assembled = submission.assemble(source_nb, blank("02_svm"), solved("02_svm"))
+    text = json.dumps(assembled)
+    assert "BEGIN HIDDEN" not in text and "checks.answer" not in text and "BEGIN SOLUTION" not in text
+    assert "margin" in "".join(source(c) for c in assembled["cells"] if grade_id(c) == "naive")
+
+
+def test_a_stub_left_above_the_real_answer_is_not_what_is_graded():
+    nb = solved("02_svm")
+    stub = next(c for c in blank("02_svm")["cells"] if grade_id(c) == "naive")
+    at = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == "naive")
+    nb["cells"].insert(at, stub)
+    assembled = submission.assemble(load(SOLUTIONS / "02_svm" / "02_svm.ipynb"), blank("02_svm"), nb)
+    naive = "".join(source(c) for c in assembled["cells"] if grade_id(c) == "naive")
+    assert "NotImplementedError" not in naive and "margin" in naive
+
+
+def test_a_decisive_run_gets_the_setup_and_answers_above_its_test_and_its_hidden_code():
+    source_nb = load(SOLUTIONS / "02_svm" / "02_svm.ipynb")
+    assembled = submission.assemble(source_nb, blank("02_svm"), solved("02_svm"))
+    index = next(i for i, c in enumerate(assembled["cells"]) if grade_id(c) == "test-vectorized")
+    cells = submission.phase_cells(assembled, index)
+    assert len(cells) == 3 and "get_dataset" in cells[0] and "def svm_loss_vectorized" in cells[2]
+    assert submission.hidden_code(source_nb, "test-vectorized").strip().endswith(
+        'checks.answer("test-vectorized", svm_loss_vectorized)')
+    assert (ASSIGNMENTS / "02_svm" / "02_svm.ipynb").exists()
