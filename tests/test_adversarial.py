@@ -3,6 +3,7 @@ entry gets exactly its score, nothing outside a submission's working copy is rea
 reached over the network, the limits hold for a submission as a whole, feedback carries nothing
 secret, and a serial run gives identical grades."""
 import http.server
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,7 @@ def test_feedback_and_outputs_carry_nothing_secret(graded):
     for student, record in graded["results"].items():
         if record["status"] == "graded":
             assert "failed" not in record["feedback"], (student, record["feedback"])
+    assert "LEAKED" not in json.dumps(graded["results"])  # a decisive run's own words never come back
     html = (root / "course" / "feedback" / "leak" / NAME / f"{NAME}.html").read_text()
     assert "BEGIN HIDDEN" not in html and "decisive answers" not in html and "_answer" not in html
 
