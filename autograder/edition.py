@@ -12,6 +12,7 @@ or "classifiers/linear.py:LinearClassifier.train".
 import ast
 import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import course_lib
@@ -86,8 +87,8 @@ def build(folder, withheld):
     if target.is_dir() and stamp.exists() and stamp.read_text() == wanted:
         return target, False
     files = _by_file(withheld)
-    staging = folder / ".building"
-    shutil.rmtree(staging, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".building-")) / "course_lib"
     shutil.copytree(LIBRARY, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (staging / "kernels" / "cuda_kernels.py").write_text(NO_CUDA)
     for path, names in files.items():
@@ -95,5 +96,6 @@ def build(folder, withheld):
         (staging / path).write_text(_edited((LIBRARY / path).read_text(), names, module))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+    shutil.rmtree(staging.parent, ignore_errors=True)
     stamp.write_text(wanted)
     return target, True

@@ -10,6 +10,7 @@ grades only submissions that are new or changed (or all, with force). Grades do 
 number of workers.
 """
 import csv
+import hashlib
 import html
 import json
 import os
@@ -28,11 +29,12 @@ from tqdm.auto import tqdm
 
 from course_lib.storage import write_atomically
 
+from .cases import CASES
 from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
 from .submission import find_submissions
-from .worker import all_zero, grade_submission, new_record
+from .worker import all_zero, grade_submission, new_record, prepare_editions
 
 
 FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
@@ -76,7 +78,8 @@ def _check_instructor(course, base):
     Done once per version of the source and the library; it fills the Numba caches (of the
     notebook and of every grading edition) that the students' jails start from."""
     stamp = course / "numba-cache" / f".{base.assignment}.sha256"
-    wanted = tree_hash(course / "source" / base.assignment) + fingerprint(())
+    editions = "".join(fingerprint(case.withhold) for case in CASES.get(base.assignment, {}).values())
+    wanted = tree_hash(course / "source" / base.assignment) + hashlib.sha256((fingerprint(()) + editions).encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     shutil.rmtree(course / "numba-cache" / base.assignment, ignore_errors=True)
@@ -182,6 +185,7 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
                releases={p.name: p.read_text() for p in notebooks(course / "release" / assignment)},
                scratch=str(scratch), course=str(course), limits=limits)
     try:
+        prepare_editions(course, assignment)
         _check_instructor(course, base)
         students, refused = find_submissions(submissions)
         for student, reason in refused.items():

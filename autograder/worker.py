@@ -61,19 +61,23 @@ def case_rng(job, grade_id, content):
     return np.random.default_rng([int(job.secret, 16), int.from_bytes(key[:16], "little")])
 
 
+def prepare_editions(course, assignment):
+    """Build (or reuse) the grading edition of every test of the assignment; an edition that had
+    to be rebuilt loses its Numba cache. Done by the main process before any worker starts."""
+    for gid, case in CASES.get(assignment, {}).items():
+        _, rebuilt = edition.build(Path(course) / "editions" / assignment / gid, case.withhold)
+        if rebuilt:
+            shutil.rmtree(Path(course) / "numba-cache" / assignment / gid, ignore_errors=True)
+
+
 def library_folders(job, gid=None):
     """(the course_lib folder a jail gets, its Numba cache folder on the host). The notebook runs
-    with the full library; a decisive test with its grading edition."""
+    with the full library; a decisive test with its grading edition (see prepare_editions)."""
     course = Path(job.course)
     if gid is None:
         return Path(edition.LIBRARY), course / "numba-cache" / job.assignment / "notebook"
-    case = CASES[job.assignment][gid]
-    folder = course / "editions" / job.assignment / gid
-    lib, rebuilt = edition.build(folder, case.withhold)
-    cache = course / "numba-cache" / job.assignment / gid
-    if rebuilt:
-        shutil.rmtree(cache, ignore_errors=True)
-    return lib, cache
+    return (course / "editions" / job.assignment / gid / "course_lib",
+            course / "numba-cache" / job.assignment / gid)
 
 
 def _jail_library(job, sandbox, gid=None, harness=False):

@@ -56,6 +56,9 @@ def main(argv=None):
             print(f"  {workers} worker(s): {seconds:6.1f} s ({seconds / args.students:.1f} s per student)")
         print(f"speedup with {args.workers} workers: {timings[1] / timings[args.workers]:.2f}x; "
               f"grades identical: {same}")
+        for student in sorted(grades[1]) if not same else []:
+            if grades[1][student] != grades[args.workers].get(student):
+                print(f"  {student}: {grades[1][student]} vs {grades[args.workers].get(student)}")
         return 0 if same else 1
     finally:
         shutil.rmtree(root, ignore_errors=True)
