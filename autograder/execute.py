@@ -28,6 +28,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 MAX_CELL_OUTPUT = 200_000  # characters kept per cell; the rest is replaced by a note
 MAX_OUTPUT = 10_000_000  # characters kept in the whole notebook
+SAFE_MIME = {"text/plain", "image/png", "image/jpeg", "image/gif"}
 RUNAWAY_ESCAPE = re.compile(r"\x1b\[[0-9;]{32,}[A-Za-z]?")
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes per ZeroMQ message from the kernel
 SEND_TIMEOUT_MS = 20_000
@@ -97,6 +98,13 @@ def _size(output):
     return len(str(output.get("data", "")))
 
 
+def _inert(output):
+    """Keep only what renders as text or a picture: HTML, JavaScript, SVG, Markdown and widget
+    outputs could run script in the instructor's formgrader or the student's feedback page."""
+    output["data"] = {k: v for k, v in output["data"].items() if k in SAFE_MIME}
+    return bool(output["data"])
+
+
 def _clean(output):
     """Drop runaway ANSI escape sequences (converting one with thousands of parameters to HTML
     takes nbconvert quadratic time)."""
@@ -131,6 +139,9 @@ class GraderClient(NotebookClient):
         if out is None:
             return None
         _clean(out)
+        if "data" in out and not _inert(out):
+            outs.remove(out)
+            return None
         budget = MAX_CELL_OUTPUT - sum(_size(o) for o in outs if o is not out)
         size = _size(out)
         if size > budget:
@@ -149,6 +160,8 @@ class GraderClient(NotebookClient):
     def _update_display_id(self, display_id, msg):
         """An update replaces the data of every output shown under its id: it counts like that
         many new outputs, and one over the caps is dropped."""
+        if not set(msg.get("content", {}).get("data", {})) <= SAFE_MIME:
+            msg["content"]["data"] = {k: v for k, v in msg["content"]["data"].items() if k in SAFE_MIME}
         shown = sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
         size = len(str(msg.get("content", {}).get("data", ""))) * max(shown, 1)
         if size > MAX_CELL_OUTPUT or self.total + size > MAX_OUTPUT:

@@ -8,7 +8,8 @@ processes and every file it was not given.
 Linux only. Nothing of the host is hidden after the fact; the jail starts from nothing and is
 given what it needs:
 
-- new mount, PID, network, IPC and UTS namespaces (and a user namespace when not run as root);
+- new mount, PID, network, IPC, UTS and cgroup namespaces (and a user namespace when not run as
+  root);
 - a new root: an empty tmpfs of --disk-mb (every file the command writes, /tmp and /dev/shm
   included, lands there, so its disk use is bounded as a whole), holding only the read-only binds
   named by --ro (the Python installation), a few system folders, the device nodes a program needs,
@@ -44,7 +45,7 @@ try:
 except ImportError:  # run as a script (python jail.py), beside seccomp.py
     import seccomp
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 0x400, 0x800, 0x1000, 0x4000, 0x40000, 0x200000
@@ -270,7 +271,8 @@ def main(argv=None):
         if not os.path.isdir(args.stage) or os.listdir(args.stage):
             raise OSError(f"--stage {args.stage} must be an empty folder")
         _join_cgroups(args.cgroup)
-        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+        # after joining the cgroups: the new cgroup namespace is rooted at the submission's own
+        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
         uid, gid = os.getuid(), os.getgid()
         _check(_libc.unshare(flags if root else flags | CLONE_NEWUSER), "unshare")
         if not root:

@@ -2,7 +2,9 @@
 sandbox of its own inside it, fail with EPERM; everything else is allowed.
 
 Blocked: kernel keyrings (add_key, request_key, keyctl: a uid's keyrings outlive its processes, so
-two jails of one uid could pass data through them), mounting and namespaces (mount and the new mount
+two jails of one uid could pass data through them), evicting or probing pages of the shared page
+cache (fadvise64, mincore, cachestat, process_madvise, madvise's MADV_COLD and MADV_PAGEOUT,
+preadv2/pwritev2 with RWF_NOWAIT), mounting and namespaces (mount and the new mount
 API, umount2, pivot_root, unshare, setns, clone with namespace flags; clone3, whose flags a filter
 cannot read, answers ENOSYS so that libc falls back to clone), bpf, perf_event_open, userfaultfd,
 io_uring, kernel modules and kexec, swap, reboot, acct, quotactl, open_by_handle_at, and on x86-64
@@ -30,7 +32,11 @@ SYSCALLS = {
     "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
     "kexec_load": (246, 104), "swapon": (167, 224), "swapoff": (168, 225), "reboot": (169, 142),
     "acct": (163, 89), "quotactl": (179, 60), "open_by_handle_at": (304, 265),
+    # the page cache of the shared, read-only Python installation: no evicting or probing pages
+    "fadvise64": (221, 223), "mincore": (27, 232), "process_madvise": (440, 440), "cachestat": (451, 451),
 }
+MADVISE, MADV_COLD, MADV_PAGEOUT = (28, 233), 20, 21
+PREADV2, PWRITEV2, RWF_NOWAIT = (327, 286), (328, 287), 0x8
 CLONE, CLONE3 = (56, 220), (435, 435)
 ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
 
@@ -57,6 +63,12 @@ def program(machine=None):
     for numbers in SYSCALLS.values():
         code += [_jump(JEQ_K, numbers[column], 0, 1), _stmt(RET_K, deny)]
     code += [_jump(JEQ_K, CLONE3[column], 0, 1), _stmt(RET_K, RET_ERRNO | errno.ENOSYS)]
+    for advice in (MADV_COLD, MADV_PAGEOUT):  # madvise(addr, len, advice): the advice is args[2]
+        code += [_jump(JEQ_K, MADVISE[column], 0, 4), _stmt(LD_W_ABS, 32), _jump(JEQ_K, advice, 0, 1),
+                 _stmt(RET_K, deny), _stmt(LD_W_ABS, 0)]
+    for call in (PREADV2, PWRITEV2):  # flags are args[5]: no RWF_NOWAIT, which says what is cached
+        code += [_jump(JEQ_K, call[column], 0, 4), _stmt(LD_W_ABS, 56), _jump(JSET_K, RWF_NOWAIT, 0, 1),
+                 _stmt(RET_K, RET_ERRNO | errno.EOPNOTSUPP), _stmt(LD_W_ABS, 0)]
     code += [_jump(JEQ_K, CLONE[column], 0, 3), _stmt(LD_W_ABS, 16),  # the low half of clone's flags
              _jump(JSET_K, NEW_NAMESPACES, 0, 1), _stmt(RET_K, deny)]
     code += [_stmt(RET_K, RET_ALLOW)]

@@ -504,6 +504,24 @@ def svm_loss_naive(W, X, y, reg):
     return _old(W, X, y, reg)
 '''
 
+SCRIPT_OUTPUTS = '''
+from IPython.display import HTML, Javascript, Markdown, SVG, display
+display(HTML('<img src=x onerror="alert(1)"><script>alert(2)</script>'))
+display(Javascript("alert(3)"))
+display(Markdown("<script>alert(4)</script>"))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(5)"></svg>'))
+'''
+
+
+def script_answer(nb):
+    """A written answer that is HTML with a script in it."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if grade_id(cell) == "question-1":
+            cell["source"] = '<img src=x onerror="alert(6)"> The kink.'
+    return nb
+
+
 ORDINARY_NAMES = '''
 def svm_loss_vectorized(W, X, y, reg):
     checks = getattr(np, "zeros")((2,), dtype=W.dtype)  # a variable of one's own called checks
@@ -603,6 +621,7 @@ def corpus(paths, port):
         Entry("ansi-flood", after(good, "train", ANSI_FLOOD), 8),
         Entry("display-update", after(good, "train", DISPLAY_UPDATE), 8),
         Entry("frame-walk", answer(good, "naive", FRAME_WALK), 5, failed={"test-naive": "raised an exception"}),
+        Entry("script-outputs", script_answer(after(good, "naive", SCRIPT_OUTPUTS)), 8),
         # round 2: honest students lose nothing to the grader's suspicion
         Entry("ordinary-names", answer(good, "vectorized", ORDINARY_NAMES), 8),
         Entry("pasted-twice", pasted_twice(good, "naive"), 8,

@@ -9,6 +9,7 @@ import re
 import shutil
 import threading
 import zipfile
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
@@ -142,6 +143,35 @@ def test_feedback_and_outputs_carry_nothing_secret(graded):
     assert "LEAKED" not in json.dumps(graded["results"])  # a decisive run's own words never come back
     html = (root / "course" / "feedback" / "leak" / NAME / f"{NAME}.html").read_text()
     assert "BEGIN HIDDEN" not in html and "decisive answers" not in html and "_answer" not in html
+
+
+def test_no_script_of_a_submission_reaches_a_browser(graded):
+    root = graded["root"]
+    nb = nbformat.read(root / "course" / "autograded" / "script-outputs" / NAME / f"{NAME}.ipynb", as_version=4)
+    kinds = {k for c in nb.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert kinds <= {"text/plain", "image/png", "image/jpeg", "image/gif"}, kinds
+    page = ActiveParts()
+    page.feed((root / "course" / "feedback" / "script-outputs" / NAME / f"{NAME}.html").read_text())
+    assert page.active == [], page.active  # the student's markup is there as text only
+
+
+class ActiveParts(HTMLParser):
+    """Script contents and event-handler attributes that mention alert(: what would run."""
+
+    def __init__(self):
+        super().__init__()
+        self.active, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        self.active += [(tag, k, v) for k, v in attrs if k.startswith("on") and "alert(" in (v or "")]
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and "alert(" in data:
+            self.active.append(("script", data[:80]))
 
 
 def test_odd_submissions_are_refused_with_a_reason(graded):

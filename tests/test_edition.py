@@ -87,3 +87,26 @@ def test_the_probe_reaches_the_reference_in_the_full_library(name, gid, tmp_path
                          env={"NUMBA_ENABLE_CUDASIM": "1", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert "reached ['numpy', 'numba', 'cuda']" in out.stdout, out.stdout
+
+
+# Other parts of the library that would compute what a test grades: each edition must lack them too.
+TWINS = [
+    ("06_convnets", "test-conv-forward", "layers.conv_backward(np.ones((1, 1, 3, 3)), ('numpy', np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1)), 1, 0))"),
+    ("06_convnets", "test-conv-backward", "layers.conv_forward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1)), np.ones(1), {'stride': 1, 'pad': 0}, backend='numpy')"),
+    ("05_batchnorm_dropout", "test-bn-backward", "layers.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.ones(2), {'mode': 'train'}, backend='numpy')"),
+    ("05_batchnorm_dropout", "test-bn-backward-alt", "layers.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.ones(2), {'mode': 'train'}, backend='numba')"),
+    ("07_network_visualization", "test-fooling", "netvis.class_visualization_step(None, np.ones((1, 1, 4, 4)), 0, 0.0, 1.0)"),
+    ("07_network_visualization", "test-class-visualization", "netvis.fooling_image(None, np.ones((1, 1, 4, 4)), 0)"),
+    ("02_svm", "test-train", "__import__('course_lib.widgets.linear', fromlist=['x']).train_linear(None, *[None] * 7)"),
+    ("02_svm", "test-train", "__import__('course_lib.solver', fromlist=['x']).Solver._step(None)"),
+]
+
+
+@pytest.mark.parametrize("name,gid,call", TWINS)
+def test_the_twins_of_what_a_test_grades_are_withheld_too(name, gid, call, tmp_path):
+    lib, _ = edition.build(tmp_path / "edition", CASES[name][gid].withhold)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np\n"
+            "from course_lib import layers, netvis\n"
+            f"try:\n    {call}\nexcept NotImplementedError as err:\n    print('withheld' if 'withheld' in str(err) else err)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(lib.parent)], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "withheld", (out.stdout, out.stderr[-500:])

@@ -115,6 +115,41 @@ def test_the_command_dies_with_the_jail_and_takes_its_children(tmp_path):
     assert leftover.stdout.strip() == ""
 
 
+SYSCALLS = textwrap.dedent('''
+    import ctypes, mmap, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    def result(value):
+        return "ok" if value >= 0 else os.strerror(ctypes.get_errno())
+    fd = os.open("/usr/bin/env", os.O_RDONLY)
+    page = mmap.mmap(fd, 4096, prot=mmap.PROT_READ)
+    address = ctypes.addressof(ctypes.c_char.from_buffer_copy(b"x"))  # any address will do for mincore's refusal
+    vec = ctypes.create_string_buffer(1)
+    buf = ctypes.create_string_buffer(4096)
+    iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 4096)
+    print("keyctl", result(libc.syscall(250, 22, -1, -3)))
+    print("unshare", result(libc.unshare(0x10000000)))
+    print("fadvise", result(libc.syscall(221, fd, 0, 4096, 4)))
+    print("mincore", result(libc.syscall(27, ctypes.c_void_p(address & ~4095), 4096, vec)))
+    print("preadv2-nowait", result(libc.syscall(327, fd, iov, 1, 0, 0, 8)))
+    print("preadv2", result(libc.syscall(327, fd, iov, 1, 0, 0, 0)))
+    print("thread", __import__("threading").Thread(target=lambda: None).start() or "ok")
+''')
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86-64 system call numbers")
+def test_the_seccomp_filter_refuses_what_reaches_outside_and_allows_the_rest(tmp_path):
+    probe = tmp_path / "syscalls.py"
+    probe.write_text(SYSCALLS)
+    out = jail(tmp_path, f"--copy={probe}=/home/student/p.py", command=[sys.executable, "p.py"])
+    assert out.returncode == 0, out.stderr
+    said = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    for call in ("keyctl", "unshare", "fadvise", "mincore"):
+        assert said[call] == "Operation not permitted", (call, said)
+    assert said["preadv2-nowait"] == "Operation not supported" and said["preadv2"] == "ok"
+    assert said["thread"] == "ok"  # clone3 answers ENOSYS, and libc falls back to clone
+
+
 def test_a_jail_that_cannot_be_built_says_why(tmp_path):
     out = subprocess.run([sys.executable, "-m", "autograder.jail", "--stage", str(tmp_path / "missing"),
                           "--", "true"], capture_output=True, text=True, timeout=60)
