@@ -3,6 +3,7 @@
     course-grade release                         # assignments/ from solutions/
     course-grade check-release                   # exit 1 if assignments/ is out of sync
     course-grade autograde 01_knn submissions/ --workers 2   # grade, feedback, CSV, summary
+    course-grade export 01_knn                   # final grades (autograded + manual), every student
 """
 import argparse
 import sys
@@ -37,8 +38,21 @@ def main(argv=None):
                        "/tmp included")
     grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade.add_argument("--no-feedback", action="store_true")
+    export = sub.add_parser("export", help="final grades: autograded and manual, every student")
+    export.add_argument("assignment")
+    export.add_argument("--course", default="course", help="nbgrader course directory")
+    export.add_argument("--csv", default=None, help="default <course>/<assignment>-final.csv")
     args = parser.parse_args(argv)
 
+    if args.command == "export":
+        course = Path(args.course)
+        results = grading.load_results(course, args.assignment)
+        if not results:
+            parser.error(f"no grades for {args.assignment!r} in {course}/results/: autograde it first")
+        path = grading.export_final(course, args.assignment, results,
+                                    Path(args.csv or course / f"{args.assignment}-final.csv"))
+        print(f"final grades: {path}")
+        return 0
     if args.command == "release":
         for name in release.release_all(args.solutions, args.assignments):
             print(f"released {name} -> {Path(args.assignments) / name}")

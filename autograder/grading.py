@@ -18,7 +18,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from multiprocessing import get_context
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 from course_lib.storage import write_atomically
 
 from .cases import CASES
+from . import gradebook
 from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
@@ -100,30 +100,20 @@ def _check_instructor(course, base):
 
 # ---------------------------------------------------------------- gradebook and notebooks
 def _record_in_gradebook(course, assignment, student, record, executed):
-    """Write the scores where nbgrader's formgrader and feedback find them: the gradebook and
-    autograded/<student>/<assignment>/. Only this process ever writes them."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """Write the scores where nbgrader's formgrader and feedback find them: the gradebook (manual
+    grades and comments kept, see autograder.gradebook) and autograded/<student>/<assignment>/.
+    Only this process ever writes them."""
     folder = course / "autograded" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for name, text in executed.items():
         nb = nbformat.reads(text, as_version=4)
+        for cell in nb.cells:  # written answers are the student's Markdown: shown, never run as HTML
+            if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = html.escape(cell.source, quote=False)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(_report(record), metadata={"grader_report": True}))
         nbformat.write(nb, folder / name)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from inside nbgrader's API
-        gb.update_or_create_student(student)
-        try:
-            gb.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
-        submission = gb.add_submission(assignment, student)
-        for nb in submission.notebooks:
-            for grade in nb.grades:
-                key = f"{nb.name}:{grade.name}"
-                if key in record["tests"] and record["tests"][key][2] == "auto":
-                    grade.auto_score = record["tests"][key][0]
-        gb.db.commit()
+    gradebook.record_scores(course, assignment, student, record["tests"])
 
 
 def _report(record):
@@ -191,18 +181,19 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
         for student, reason in refused.items():
             results[student] = _refused(base, reason)
             log(f"{student}: refused: {reason}")
-        todo = []
+        todo, source = [], tree_hash(course / "source" / assignment)
         for student, path in students.items():
             digest = tree_hash(path)
             old = results.get(student, {})
-            if force or old.get("hash") != digest or old.get("status") in (Status.TIMEOUT, Status.ERROR):
+            if force or old.get("hash") != digest or old.get("source") != source \
+                    or old.get("status") in (Status.TIMEOUT, Status.ERROR):
                 todo.append(replace(base, student=student, submission=str(path), digest=digest))
         _save(results, results_path)
         log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
             f"{len(refused)} refused")
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             for job, (record, executed) in _graded(todo, workers):
-                record.update(_totals(record["tests"]), hash=job.digest)
+                record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 try:
                     if executed:
                         _record_in_gradebook(course, assignment, job.student, record, executed)
@@ -275,6 +266,37 @@ def export_csv(results, path):
                              f"{r['max_score']:g}", r["status"], _cell(r["message"]),
                              _cell(" | ".join(r["integrity"])), _cell(" | ".join(failed))]
                             + [f"{r['tests'][t][0]:g}" if t in r["tests"] else "" for t in tests])
+
+    return Path(write_atomically(path, write, newline=""))
+
+
+# The final-grade export: one row per student, the columns an LMS gradebook import maps.
+FINAL_COLUMNS = ["student_id", "score", "max_score", "autograded", "manual", "extra_credit", "status",
+                 "needs_manual_grade", "comment"]
+
+
+def export_final(course, assignment, results, path):
+    """Final grades of every student (the gradebook's, where a teaching assistant's manual grade
+    overrides the autograder's; refused or missing submissions at 0 with the reason), then every
+    question's score. Returns the path."""
+    final = gradebook.final_grades(Path(course), assignment)
+    questions = sorted({q for row in final.values() for q in row["questions"]}
+                       | {t for r in results.values() for t in r["tests"]})
+    maxima = {q: _max(results, q) for q in questions if any(q in r["tests"] for r in results.values())}
+
+    def write(f):
+        writer = csv.writer(f)
+        writer.writerow(FINAL_COLUMNS + [f"{q} ({maxima.get(q, 0):g})" for q in questions])
+        for student in sorted(set(results) | set(final)):
+            r, row = results.get(student, {}), final.get(student)
+            if row is None:  # never in the gradebook: refused, missing, malformed...
+                row = {"score": 0.0, "max_score": r.get("max_score", 0.0), "auto": 0.0, "manual": 0.0,
+                       "extra_credit": 0.0, "needs_manual_grade": False, "questions": {}}
+            comment = r.get("message", "") if r.get("status", Status.GRADED) != Status.GRADED else ""
+            writer.writerow([_cell(student), f"{row['score']:g}", f"{row['max_score']:g}", f"{row['auto']:g}",
+                             f"{row['manual']:g}", f"{row['extra_credit']:g}", r.get("status", Status.GRADED),
+                             "yes" if row["needs_manual_grade"] else "no", _cell(comment)]
+                            + [f"{row['questions'][q]:g}" if q in row["questions"] else "" for q in questions])
 
     return Path(write_atomically(path, write, newline=""))
 
