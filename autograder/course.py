@@ -5,17 +5,40 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Written into every course directory. nbgrader here only registers assignments, keeps the gradebook
-# and renders feedback (autograder.worker runs the notebooks). The autograded notebooks hold no
-# hidden test (the kernel never saw one), so the feedback chain needs no ClearHiddenTests, which
-# would fail on a student's answer cell that merely mentions its marker.
-CONFIG = '''\
+# nbgrader here registers assignments, keeps the gradebook and renders and releases feedback;
+# autograder.worker runs the notebooks. The instructor's nbgrader_config.py is theirs (course id,
+# exchange, late penalties...): course-grade writes a fresh one only where there is none, and then
+# keeps one block of its own in it, which switches off nbgrader's own autograde (see
+# autograder.nbgrader_guard). nbgrader's default feedback chain (GetGrades, CSS) is what we want.
+BLOCK_START = "# --- course-grade: rewritten by course-grade on every run; keep your settings outside ---"
+BLOCK_END = "# --- end of course-grade's block ---"
+BLOCK = f'''{BLOCK_START}
 c = get_config()
-c.CourseDirectory.course_id = "course"
-from nbgrader.preprocessors import GetGrades
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
+c.Autograde.sanitize_preprocessors = ["autograder.nbgrader_guard.RefuseAutograde"]
+c.Autograde.autograde_preprocessors = ["autograder.nbgrader_guard.RefuseAutograde"]
+{BLOCK_END}
 '''
+
+
+def write_config(course):
+    """Create nbgrader_config.py (course id: the folder's name) or keep the instructor's, with
+    course-grade's block brought up to date in it."""
+    path = course / "nbgrader_config.py"
+    if not path.exists():
+        text = f"c = get_config()\nc.CourseDirectory.course_id = {course.name!r}\n"
+    else:
+        text = path.read_text()
+        if BLOCK_START in text and BLOCK_END in text:
+            start, end = text.index(BLOCK_START), text.index(BLOCK_END) + len(BLOCK_END)
+            text = text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")
+    updated = text.rstrip("\n") + "\n\n" + BLOCK
+    try:  # nbgrader skips a config it cannot load, and with it the guard: never write one
+        compile(updated, str(path), "exec")
+    except SyntaxError as err:
+        raise NbgraderError(f"{path} has a syntax error (line {err.lineno}): {err.msg}; fix it first, "
+                            f"since nbgrader would silently ignore the whole file") from None
+    if not path.exists() or path.read_text() != updated:
+        path.write_text(updated)
 
 
 class NbgraderError(RuntimeError):
@@ -57,7 +80,7 @@ def prepare(course, solution_folder):
     solution_folder = Path(solution_folder)
     name = solution_folder.name
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG)
+    write_config(course)
     source = course / "source" / name
     stamp = course / f".source-{name}.sha256"
     wanted = tree_hash(solution_folder)

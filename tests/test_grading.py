@@ -85,13 +85,13 @@ def test_rerun_keeps_grades_and_regrades_only_what_changed(svm):
     said = []
     again = grading.autograde(SOLUTIONS / "02_svm", subs, root / "course", progress=False,
                               feedback=False, log=said.append)
-    assert "02_svm: 0 submissions to grade, 5 unchanged" in said  # nothing changed: nobody regraded
+    assert "02_svm: 0 submissions to grade, 4 unchanged, 1 refused" in said  # nothing changed: nobody regraded
     assert again["solved"] == results["solved"]
     write_submission(subs, "blank", "02_svm", solved("02_svm"))  # blank resubmits a solution
     said.clear()
     again = grading.autograde(SOLUTIONS / "02_svm", subs, root / "course", progress=False,
                               feedback=False, log=said.append)
-    assert "02_svm: 1 submissions to grade, 4 unchanged" in said
+    assert "02_svm: 1 submissions to grade, 3 unchanged, 1 refused" in said
     assert again["blank"]["auto_score"] == 8 and again["partial"] == results["partial"]
 
 
@@ -115,7 +115,7 @@ def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch):
     said = []
     results = grading.autograde(SOLUTIONS / "03_softmax", subs, tmp_path / "course",
                                 progress=False, feedback=False, log=said.append)
-    assert "03_softmax: 2 submissions to grade, 1 unchanged" in said
+    assert "03_softmax: 2 submissions to grade, 1 unchanged, 0 refused" in said
     assert set(results) == {"ann", "ben", "cid"}
 
 

@@ -121,3 +121,31 @@ def test_export_from_the_command_line(course):
     assert out.returncode == 0, out.stderr
     assert (course / "course" / f"{NAME}-final.csv").exists()
     assert blank(NAME)  # the release is still there to hand out
+
+
+def test_the_instructors_config_is_kept_and_nbgraders_own_autograde_refuses(course):
+    import subprocess
+    import sys
+    c = course / "course"
+    config = c / "nbgrader_config.py"
+    config.write_text(config.read_text() + '\nc.Exchange.root = "/srv/nbgrader/exchange"\n')
+    grading.prepare(c, course / "solutions" / NAME)  # what every grading run does first
+    text = config.read_text()
+    assert 'c.Exchange.root = "/srv/nbgrader/exchange"' in text and "course_id = 'course'" in text
+    assert text.count("course-grade: rewritten") == 1
+    # nbgrader's autograde, which the formgrader's Autograde button runs, stops before any cell
+    marker = course / "ran-on-the-host"
+    nb = solved(NAME)
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "naive":
+            cell["source"] = f"open({str(marker)!r}, 'w').write('x')\n" + "".join(cell["source"])
+    folder = c / "submitted" / "eve" / NAME
+    folder.mkdir(parents=True)
+    (folder / f"{NAME}.ipynb").write_text(json.dumps(nb))
+    out = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", NAME, "--student=eve",
+                          f"--CourseDirectory.root={c}"], cwd=c, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "switched off in this course" in out.stdout + out.stderr
+    assert not marker.exists()
+    config.write_text(config.read_text() + "\nc.Exchange.root = \n")  # a slip of the instructor's
+    with pytest.raises(grading.NbgraderError, match="syntax error"):
+        grading.prepare(c, course / "solutions" / NAME)
