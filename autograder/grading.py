@@ -194,6 +194,7 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             for job, (record, executed) in _graded(todo, workers):
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
+                record = json.loads(json.dumps(record))  # as the results file holds it: plain lists
                 try:
                     if executed:
                         _record_in_gradebook(course, assignment, job.student, record, executed)
