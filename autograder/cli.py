@@ -2,7 +2,9 @@
 
     course-grade release                         # assignments/ from solutions/
     course-grade check-release                   # exit 1 if assignments/ is out of sync
-    course-grade autograde 01_knn submissions/ --workers 2   # grade, feedback, CSV, summary
+    course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
+    course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
+                                                 # per student) into course/submitted/ first
     course-grade export 01_knn                   # final grades (autograded + manual), every student
 """
 import argparse
@@ -20,9 +22,11 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("release", help="regenerate assignments/ from solutions/")
     sub.add_parser("check-release", help="fail if assignments/ differs from a fresh release")
-    grade = sub.add_parser("autograde", help="grade a folder of submissions")
+    grade = sub.add_parser("autograde", help="grade an assignment's submissions")
     grade.add_argument("assignment", help="an assignment folder name in solutions/, e.g. 01_knn")
-    grade.add_argument("submissions", help="one subfolder or .zip per student")
+    grade.add_argument("submissions", nargs="?", default=None,
+                       help="a folder of one subfolder or .zip per student, collected into "
+                            "<course>/submitted/ before grading (default: grade what is there)")
     grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
@@ -52,6 +56,7 @@ def main(argv=None):
         path = grading.export_final(course, args.assignment, results,
                                     Path(args.csv or course / f"{args.assignment}-final.csv"))
         print(f"final grades: {path}")
+        print(f"nbgrader's export: {grading.export_nbgrader(course, args.assignment)}")
         return 0
     if args.command == "release":
         for name in release.release_all(args.solutions, args.assignments):

@@ -1,4 +1,6 @@
-"""Autograde a folder of submissions (one subfolder or zip per student) with N worker processes.
+"""Autograde an assignment's submissions with N worker processes: those in the course's
+submitted/ folder (where `nbgrader collect` puts them), after collecting any given folder of one
+subfolder or zip per student into it (autograder.collect).
 
 The main process prepares the nbgrader course (the gradebook knows the assignment), checks that
 the instructor's own notebook earns full marks on the grader's inputs (which also warms the Numba
@@ -33,7 +35,8 @@ from . import gradebook
 from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
-from .submission import find_submissions
+from .collect import collect, collected, copy_receipts, submission_time, submitted
+from .submission import student_id, SubmissionError
 from .worker import all_zero, grade_submission, new_record, prepare_editions
 
 
@@ -106,6 +109,7 @@ def _record_in_gradebook(course, assignment, student, record, executed):
     folder = course / "autograded" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    copy_receipts(submitted(course, student, assignment), folder)
     for name, text in executed.items():
         nb = nbformat.reads(text, as_version=4)
         for cell in nb.cells:  # written answers are the student's Markdown: shown, never run as HTML
@@ -113,7 +117,8 @@ def _record_in_gradebook(course, assignment, student, record, executed):
                 cell.source = html.escape(cell.source, quote=False)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(_report(record), metadata={"grader_report": True}))
         nbformat.write(nb, folder / name)
-    gradebook.record_scores(course, assignment, student, record["tests"])
+    gradebook.record_scores(course, assignment, student, record["tests"],
+                            submission_time(submitted(course, student, assignment)))
 
 
 def _report(record):
@@ -156,11 +161,12 @@ def _feedback(course, assignment, results):
 
 
 # ---------------------------------------------------------------- the whole class
-def autograde(solution_folder, submissions, course, workers=1, timeout=600, memory_mb=4096,
+def autograde(solution_folder, submissions=None, course="course", workers=1, timeout=600, memory_mb=4096,
               cpu_seconds=None, processes=256, file_mb=64, disk_mb=1024, cell_timeout=30, force=False,
               feedback=True, progress=True, log=tqdm.write):
-    """Grade every submission in `submissions` against the assignment in solution_folder with
-    `workers` processes. Returns {student: record}; records of unchanged submissions are kept."""
+    """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
+    after collecting the folder `submissions` into it, if given) with `workers` processes.
+    Returns {student: record}; records of unchanged submissions are kept."""
     solution_folder = Path(solution_folder)
     assignment = solution_folder.name
     course = prepare(course, solution_folder)
@@ -177,17 +183,29 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
     try:
         prepare_editions(course, assignment)
         _check_instructor(course, base)
-        students, refused = find_submissions(submissions)
+        refused, unreadable, notes = {}, {}, {}
+        if submissions is not None:
+            refused, unreadable, notes = collect(submissions, course, assignment, list(base.sources))
+        students, refused_here = collected(course, assignment)
+        refused.update(refused_here)
         for student, reason in refused.items():
+            students.pop(student, None)
             results[student] = _refused(base, reason)
+            _add_to_gradebook(course, student)
             log(f"{student}: refused: {reason}")
+        for student, reason in unreadable.items():
+            students.pop(student, None)
+            results[student] = _refused(base, reason, Status.MALFORMED)
+            _add_to_gradebook(course, student)
+            log(f"{student}: {reason}")
         todo, source = [], tree_hash(course / "source" / assignment)
         for student, path in students.items():
             digest = tree_hash(path)
             old = results.get(student, {})
             if force or old.get("hash") != digest or old.get("source") != source \
                     or old.get("status") in (Status.TIMEOUT, Status.ERROR):
-                todo.append(replace(base, student=student, submission=str(path), digest=digest))
+                todo.append(replace(base, student=student, submission=str(path), digest=digest,
+                                    notes=tuple(notes.get(student, ()))))
         _save(results, results_path)
         log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
             f"{len(refused)} refused")
@@ -215,10 +233,19 @@ def autograde(solution_folder, submissions, course, workers=1, timeout=600, memo
     return results
 
 
-def _refused(base, reason):
-    record = dict(new_record(), status=Status.REJECTED, message=reason, tests=_all_zero(base))
+def _refused(base, reason, status=Status.REJECTED):
+    record = dict(new_record(), status=status, message=reason, tests=_all_zero(base))
     record.update(_totals(record["tests"]))
     return record
+
+
+def _add_to_gradebook(course, name):
+    """A refused student with a usable id goes into the gradebook without a submission, so that
+    nbgrader's own export lists them (at 0) too."""
+    try:
+        gradebook.add_student(course, student_id(name))
+    except SubmissionError:
+        pass
 
 
 def _all_zero(job):
@@ -272,14 +299,16 @@ def export_csv(results, path):
 
 
 # The final-grade export: one row per student, the columns an LMS gradebook import maps.
-FINAL_COLUMNS = ["student_id", "score", "max_score", "autograded", "manual", "extra_credit", "status",
-                 "needs_manual_grade", "comment"]
+FINAL_COLUMNS = ["student_id", "score", "max_score", "autograded", "manual", "extra_credit",
+                 "late_penalty", "submitted_at", "status", "needs_manual_grade", "comment"]
 
 
 def export_final(course, assignment, results, path):
     """Final grades of every student (the gradebook's, where a teaching assistant's manual grade
     overrides the autograder's; refused or missing submissions at 0 with the reason), then every
-    question's score. Returns the path."""
+    question's score. Late penalties are brought up to date first (nbgrader's rule, the course's
+    options), so that manual grades given since autograding count. Returns the path."""
+    gradebook.assign_late_penalties(Path(course), assignment)
     final = gradebook.final_grades(Path(course), assignment)
     questions = sorted({q for row in final.values() for q in row["questions"]}
                        | {t for r in results.values() for t in r["tests"]})
@@ -292,14 +321,26 @@ def export_final(course, assignment, results, path):
             r, row = results.get(student, {}), final.get(student)
             if row is None:  # never in the gradebook: refused, missing, malformed...
                 row = {"score": 0.0, "max_score": r.get("max_score", 0.0), "auto": 0.0, "manual": 0.0,
-                       "extra_credit": 0.0, "needs_manual_grade": False, "questions": {}}
+                       "extra_credit": 0.0, "late_penalty": 0.0, "timestamp": None,
+                       "needs_manual_grade": False, "questions": {}}
             comment = r.get("message", "") if r.get("status", Status.GRADED) != Status.GRADED else ""
+            when = row["timestamp"].strftime("%Y-%m-%d %H:%M:%S UTC") if row["timestamp"] else ""
             writer.writerow([_cell(student), f"{row['score']:g}", f"{row['max_score']:g}", f"{row['auto']:g}",
-                             f"{row['manual']:g}", f"{row['extra_credit']:g}", r.get("status", Status.GRADED),
+                             f"{row['manual']:g}", f"{row['extra_credit']:g}", f"{row['late_penalty']:g}",
+                             when, r.get("status", Status.GRADED),
                              "yes" if row["needs_manual_grade"] else "no", _cell(comment)]
                             + [f"{row['questions'][q]:g}" if q in row["questions"] else "" for q in questions])
 
     return Path(write_atomically(path, write, newline=""))
+
+
+def export_nbgrader(course, assignment):
+    """nbgrader's own export (its CSV columns: raw score, late penalty, score...) of this
+    assignment, as <course>/<assignment>-nbgrader.csv; refused students are in it at 0, since the
+    grader puts them in the gradebook. Returns the path."""
+    path = Path(course).resolve() / f"{assignment}-nbgrader.csv"
+    run_nbgrader(Path(course).resolve(), "export", f"--assignment={assignment}", f"--to={path}", timeout=300)
+    return path
 
 
 def _cell(text):

@@ -55,4 +55,5 @@ class Job:
     scratch: str  # a private folder of the grading run
     course: str  # the course directory (editions and Numba caches live there)
     limits: Limits = Limits()
+    notes: tuple = ()  # from collecting the submission: which copy of a duplicated notebook was taken
     warm_up: bool = False  # the instructor's run: fill the Numba caches the students' runs reuse

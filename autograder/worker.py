@@ -259,7 +259,7 @@ def grade_submission(job: Job):
             missing, notes = extract_notebooks(Path(job.submission), names, scratch / "in")
         except (OSError, zipfile.BadZipFile, ValueError) as err:
             return dict(record, status=Status.MALFORMED, message=f"cannot read the submission: {err}"), executed
-        record["integrity"] += notes
+        record["integrity"] += list(job.notes) + notes
         if len(missing) == len(names):
             return dict(record, status=Status.MISSING, message=f"no {', '.join(missing)} in the submission"), executed
         with _sandbox(job, scratch) as sandbox:

@@ -1,0 +1,128 @@
+"""Submissions where nbgrader keeps them: <course>/submitted/<student>/<assignment>/, holding the
+notebooks, timestamp.txt and submission_secret.txt, as `nbgrader collect` leaves them.
+
+The grader grades from there, so the formgrader lists every graded submission with its time,
+nbgrader's late-submission penalties apply, and feedback can go back through nbgrader's exchange.
+Submissions that come as a folder of one subfolder or zip per student (an LMS download, say) are
+first collected into the same place: the assignment's notebooks only, with the time the entry last
+changed (a zip's time, or the latest of a folder's files') as the submission time and a fresh
+secret. An entry whose notebooks did not change keeps its earlier copy and time.
+"""
+import datetime
+import os
+import secrets
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .submission import SubmissionError, extract_notebooks, find_submissions, student_id
+
+TIMESTAMP = "timestamp.txt"
+SECRET = "submission_secret.txt"
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"  # as nbgrader writes it (parse_utc reads it)
+
+
+def submitted(course, student, assignment):
+    return Path(course) / "submitted" / student / assignment
+
+
+def collect(folder, course, assignment, names):
+    """Copy every submission in `folder` (one subfolder or zip per student) into submitted/.
+    Returns (refused {name: reason}, unreadable {student: reason}, notes {student: [...]}), the
+    notes saying which copy of a notebook found more than once was taken."""
+    found, refused = find_submissions(folder)
+    unreadable, notes = {}, {}
+    for student, path in found.items():
+        with tempfile.TemporaryDirectory(dir=course, prefix=".collect-") as tmp:
+            fresh = Path(tmp) / assignment
+            try:
+                _missing, notes[student] = extract_notebooks(path, names, fresh)
+            except (OSError, zipfile.BadZipFile, SubmissionError) as err:
+                unreadable[student] = f"cannot read the submission: {err}"
+                continue
+            target = submitted(course, student, assignment)
+            if _same_notebooks(fresh, target, names):
+                continue
+            when = datetime.datetime.fromtimestamp(_last_modified(path), datetime.timezone.utc)
+            (fresh / TIMESTAMP).write_text(when.strftime(TIMESTAMP_FORMAT))
+            (fresh / SECRET).write_text(secrets.token_hex(64))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = Path(tmp) / "old"
+            if target.exists():
+                target.rename(old)  # swapped, not merged: no notebook of the earlier copy stays
+            fresh.rename(target)
+    return refused, unreadable, notes
+
+
+def _last_modified(path):
+    """When a submission last changed: a zip's time, or the latest of a folder's entries'."""
+    times = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        times += [p.lstat().st_mtime for p in path.rglob("*")]
+    return max(times)
+
+
+def _same_notebooks(fresh, target, names):
+    if not target.is_dir():
+        return False
+    for name in names:
+        a, b = fresh / name, target / name
+        if a.exists() != b.exists() or (a.exists() and a.read_bytes() != b.read_bytes()):
+            return False
+    return True
+
+
+def collected(course, assignment):
+    """({student: their submitted/<student>/<assignment> folder}, {name: reason it is refused})."""
+    found, refused = {}, {}
+    root = Path(course) / "submitted"
+    if not root.is_dir():
+        return found, refused
+    for entry in sorted(root.iterdir()):
+        folder = entry / assignment
+        if entry.name.startswith(".") or not os.path.lexists(folder):
+            continue
+        try:
+            sid = student_id(entry.name)
+            if not (stat.S_ISDIR(entry.lstat().st_mode) and stat.S_ISDIR(folder.lstat().st_mode)):
+                raise SubmissionError(f"submitted/{entry.name}/{assignment} is not a folder (a link?)")
+        except SubmissionError as err:
+            refused[entry.name] = str(err)
+            continue
+        found[sid] = folder
+    return found, refused
+
+
+def submission_time(folder):
+    """The submission's time from its timestamp.txt (naive UTC, as the gradebook keeps it), or None."""
+    from nbgrader.utils import parse_utc
+    text = _small_text(Path(folder) / TIMESTAMP)
+    try:
+        return parse_utc(text).replace(tzinfo=None) if text else None
+    except ValueError:
+        return None
+
+
+def copy_receipts(folder, target):
+    """timestamp.txt and submission_secret.txt from the submitted folder to an autograded one,
+    where nbgrader's feedback steps look for them (a secret is made if the submission had none)."""
+    for name in (TIMESTAMP, SECRET):
+        text = _small_text(Path(folder) / name)
+        if name == SECRET and not text:
+            text = secrets.token_hex(64)
+        if text:
+            (Path(target) / name).write_text(text)
+
+
+def _small_text(path, limit=4096):
+    """A receipt's text: a regular file (never a link) of at most `limit` bytes, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        data = f.read(limit + 1)
+    return data.decode("utf-8", "replace").strip() if 0 < len(data) <= limit else None
