@@ -5,7 +5,8 @@ nbgrader scores a test cell 0 when it raises or writes anything to stderr, so no
 """
 import numpy as np
 
-from .gradcheck import rel_error
+from .diagnosis import describe
+from .gradcheck import rel_error, relative_difference
 
 
 def _fail(message):
@@ -27,19 +28,19 @@ def check_dtype(name, value, dtype):
     print(f"{name}: dtype {np.dtype(got)} ok")
 
 
-def check_close(name, value, expected, tol=1e-8):
-    """max |value - expected| / max |expected| <= tol."""
-    value, expected = np.asarray(value, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+def check_close(name, value, expected, tol=1e-8, n=None, terms=None):
+    """max |value - expected| / max |expected| <= tol; a failure names the worst entry and, where
+    the numbers show one, the likely cause (n: the number of examples averaged over, if any;
+    terms: {description: array} of parts a student may drop or double, see diagnosis)."""
+    value, expected = np.asarray(value), np.asarray(expected, dtype=np.float64)
     if value.shape != expected.shape:
         _fail(f"{name} should have shape {expected.shape}, but it has shape {value.shape}")
     if not np.all(np.isfinite(value)):
         _fail(f"{name} contains NaN or infinity")
-    scale = max(float(np.max(np.abs(expected))), 1e-300) if expected.size else 1.0
-    err = float(np.max(np.abs(value - expected))) / scale if expected.size else 0.0
-    if err > tol:
-        _fail(f"{name} is off: relative difference {err:.3g} from the expected values "
-              f"(allowed {tol:g})")
-    print(f"{name}: relative difference {err:.2e} ok")
+    problem = describe(name, value, expected, tol, n, terms)
+    if problem:
+        _fail(problem)
+    print(f"{name}: relative difference {relative_difference(value, expected)[0]:.2e} ok")
 
 
 def check_gradient(f, x, analytic, num_checks=12, h=1e-5, tol=1e-6, kinks_allowed=0, seed=None):

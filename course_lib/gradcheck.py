@@ -13,12 +13,26 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))) if x.size else 0.0
 
 
+def relative_difference(got, want):
+    """max |got - want| / max |want|, with the index of the worst entry: how far an answer is
+    from the expected one, on the scale of the expected values (the one measure the library's
+    checks, the grader and the tests use)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise ValueError(f"relative_difference: shapes differ: {got.shape} and {want.shape}")
+    if not want.size:
+        return 0.0, ()
+    gap = np.abs(got - want)
+    worst = np.unravel_index(int(np.argmax(gap)), gap.shape)
+    return float(gap[worst]) / max(float(np.max(np.abs(want))), 1e-300), tuple(int(i) for i in worst)
+
+
 def _perturbed(f, x, ix, h):
     old = x[ix]
     x[ix] = old + h
-    plus = f(x)
+    plus = np.array(f(x), dtype=np.float64)  # a copy: f may return x itself or a view of it
     x[ix] = old - h
-    minus = f(x)
+    minus = np.array(f(x), dtype=np.float64)
     x[ix] = old  # restore: callers keep using x
     return plus, minus
 

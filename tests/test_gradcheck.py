@@ -39,3 +39,21 @@ def test_sparse_check_finds_a_wrong_gradient(rng, capsys):
     bad = grad_check_sparse(lambda v: np.sum(v ** 2), x, 3 * x, num_checks=5, seed=0)
     assert max(good) < 1e-8 and min(bad) > 0.1
     assert "relative error" in capsys.readouterr().out
+
+
+def test_array_form_of_a_function_returning_its_input_or_a_view(rng):
+    """Test-mode dropout returns x itself: the gradient of sum(x * df) is df, not 0."""
+    x, df = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    np.testing.assert_allclose(eval_numerical_gradient_array(lambda v: v, x, df), df, rtol=1e-8)
+    np.testing.assert_allclose(eval_numerical_gradient_array(lambda v: v[:, :2], x, df[:, :2]),
+                               np.hstack([df[:, :2], np.zeros((3, 2))]), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(eval_numerical_gradient(lambda v: v[0, 0], x.copy()).ravel()[0], 1.0)
+
+
+def test_relative_difference_is_on_the_scale_of_the_expected_values():
+    from course_lib.gradcheck import relative_difference
+    assert relative_difference([1.0, 2.0], [1.0, 2.0]) == (0.0, (0,))
+    err, worst = relative_difference(np.array([[1.0, 2.5], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert err == pytest.approx(0.5 / 4) and worst == (0, 1)
+    with pytest.raises(ValueError, match=r"shapes differ: \(2,\) and \(3,\)"):
+        relative_difference(np.ones(2), np.ones(3))

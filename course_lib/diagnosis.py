@@ -1,0 +1,76 @@
+"""What a wrong answer's numbers say about its likely cause.
+
+A check that only reports "relative difference 99" leaves the student to guess; most wrong
+answers in this course have a shape that gives the cause away: a constant factor (a missing
+division by N, a factor 2, a flipped sign), the same offset everywhere, or a few entries off (a
+special case: ties, values at exactly 0, a border). `describe` turns that shape into one sentence.
+"""
+import numpy as np
+
+from .gradcheck import relative_difference
+
+
+def _is(ratio, target, tol):
+    return abs(ratio - target) <= tol * max(1.0, abs(target))
+
+
+def likely_cause(got, want, n=None, terms=None):
+    """One sentence on the likely cause of got != want (same shape, finite), or "" when the
+    numbers show no pattern. n: the number of examples averaged over, if the answer has one;
+    terms: {description: array} of parts of the answer a student may drop or double (the
+    regularisation gradient, say)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if not want.size:
+        return ""
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    for what, term in (terms or {}).items():
+        term = np.asarray(term, dtype=np.float64)
+        if term.shape == want.shape and np.max(np.abs(term)) > 1e-9 * scale:
+            for sign, how in ((-1, "is missing"), (1, "is counted twice"), (-2, "has the wrong sign")):
+                if relative_difference(got, want + sign * term)[0] < 1e-6:
+                    return f"the difference is exactly {what}: that term {how}"
+    dot = float(np.sum(want * want))
+    if dot > 0:
+        ratio = float(np.sum(got * want)) / dot
+        residual = relative_difference(got, ratio * want)[0] if ratio else 1.0
+        if residual < 1e-6:
+            return _factor(ratio, n, "")
+        if residual < 0.05 and not _is(ratio, 1, 0.05):  # a factor on most of it: say so
+            return _factor(ratio, n, "about ")
+    offset = got - want
+    if want.size > 1 and np.ptp(offset) <= 1e-6 * scale and abs(float(offset.flat[0])) > 1e-6 * scale:
+        return (f"every entry is off by the same amount ({float(offset.flat[0]):.4g}): a constant term "
+                f"(a bias, a regularisation term, a +1 margin) is missing or extra")
+    wrong = np.abs(offset) > 1e-6 * scale
+    if want.size >= 4 and 0 < wrong.sum() <= max(1, want.size // 10):
+        where = ", ".join(str(tuple(int(i) for i in ix)) for ix in np.argwhere(wrong)[:3])
+        return (f"only {int(wrong.sum())} of {want.size} entries differ (at {where}): a special case "
+                f"such as a tie, a value at exactly 0, or a border or padding entry")
+    return ""
+
+
+def _factor(ratio, n, about):
+    if _is(ratio, -1, 0.01):
+        return f"it is {about}the expected answer with the sign flipped"
+    if n and n > 2 and (_is(ratio, n, 0.05) or _is(ratio, 1 / n, 0.05)):
+        rest = " (the rest, a term not averaged such as regularisation)" if about else ""
+        return (f"it is {about}{ratio:.4g} times the expected answer, close to the number of examples "
+                f"N = {n} or 1/N: a missing or extra division by N{rest}")
+    if _is(ratio, 2, 0.01) or _is(ratio, 0.5, 0.01):
+        return (f"it is {about}{ratio:.3g} times the expected answer: a factor 2 (the 1/2 of a squared "
+                f"term, or a term counted twice)")
+    return f"it is {about}{ratio:.4g} times the expected answer: a constant factor is missing or extra"
+
+
+def describe(name, got, want, tol, n=None, terms=None):
+    """The message of a failed comparison: how far off, where, expected against got, and the
+    likely cause. Returns "" when got is within tol of want."""
+    got, want = np.asarray(got), np.asarray(want, dtype=np.float64)
+    err, worst = relative_difference(got, want)
+    if err <= tol:
+        return ""
+    cause = likely_cause(got, want, n, terms)
+    at = f" at index {worst}" if worst else ""
+    return (f"{name} is off: relative difference {err:.3g} (allowed {tol:g}); worst{at}: expected "
+            f"{float(want[worst]):.6g}, got {float(np.asarray(got, dtype=np.float64)[worst]):.6g}"
+            + (f"; {cause}" if cause else ""))
