@@ -42,6 +42,7 @@ def main():
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance(colors="NoColor")
+    shell.enable_gui = lambda gui=None: None  # as a kernel does: `%matplotlib inline` must not stop a cell
     failed = [i for i, code in enumerate(meta["cells"])
               if not shell.run_cell(code, store_history=False, silent=True).success]
     answers = {}

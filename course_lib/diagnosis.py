@@ -29,6 +29,11 @@ def likely_cause(got, want, n=None, terms=None):
             for sign, how in ((-1, "is missing"), (1, "is counted twice"), (-2, "has the wrong sign")):
                 if relative_difference(got, want + sign * term)[0] < 1e-6:
                     return f"the difference is exactly {what}: that term {how}"
+            rest = want - term  # the term right, the rest of the answer off by a factor?
+            if np.any(rest):
+                ratio = float(np.sum((got - term) * rest)) / float(np.sum(rest * rest))
+                if ratio and not _is(ratio, 1, 1e-6) and relative_difference(got - term, ratio * rest)[0] < 1e-6:
+                    return _factor(ratio, n, "") + f" (in the part without {what}, which is right)"
     dot = float(np.sum(want * want))
     if dot > 0:
         ratio = float(np.sum(got * want)) / dot

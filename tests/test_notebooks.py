@@ -67,3 +67,17 @@ def test_solution_notebook_runs_top_to_bottom_without_stderr(name, tmp_path):
             assert out["output_type"] != "error", f"{grade_id(cell)} raised {out.get('ename')}"
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert re.search(r"(gradient|votes|relative difference \S+) ok", printed), "no check printed ok"
+
+
+def test_readme_lists_every_test_with_its_points():
+    """The README's assignment table names each test cell with its points, and the totals."""
+    readme = (SOLUTIONS.parent / "README.md").read_text()
+    for name in NAMES:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+        total = 0
+        for cell in load(SOLUTIONS / name / f"{name}.ipynb")["cells"]:
+            meta = cell["metadata"].get("nbgrader", {})
+            if meta.get("grade") and cell["cell_type"] == "code":
+                assert f"{meta['points']:g} (`{meta['grade_id']}`" in row, (name, meta["grade_id"])
+                total += meta["points"]
+        assert f"| {total:g} |" in row, (name, total)

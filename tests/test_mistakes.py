@@ -1,0 +1,204 @@
+"""A corpus of realistic mistakes, one change each in an otherwise correct notebook, written from
+the notebooks' stated rules and the common slips of students: the visible check fails and its
+message names the cause, and the grader's decisive check takes the points of the function that
+has the mistake and of no other (the next functions are judged on the course's inputs).
+
+The decisive checks run in this process, as the grader's harness runs them (the setup and answer
+cells above the test, then its hidden code), on the grader's inputs for a fixed seed; the jail
+around them is tested elsewhere. One mistake is also graded end to end.
+"""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from autograder.cases import CASES
+from autograder.submission import assemble, hidden_code, phase_cells, without_hidden
+from notebook_tools import SOLUTIONS, blank, grade_id, load, solved, source
+
+# the mistakes overflow and take square roots of negative numbers, as they should
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    assignment: str
+    answer: str  # the answer cell that has the mistake
+    old: str  # the correct code, as the instructor's notebook has it
+    new: str  # the student's version
+    test: str  # the test cell of that function
+    says: str  # what its visible check's message must say
+    judged: str = ""  # what the decisive check's problems must say ("" : just that it fails)
+    unaffected: tuple = field(default=())  # tests after it that must keep their points
+
+
+CORPUS = [
+    # 01: kNN
+    Mistake("distances without the square root", "01_knn", "two-loops", "np.sqrt(np.sum(diff * diff))",
+            "np.sum(diff * diff)", "test-two-loops", "dists is off"),
+    Mistake("no clip before the square root", "01_knn", "no-loops", "np.sqrt(np.maximum(sq, 0))", "np.sqrt(sq)",
+            "test-no-loops", "clip the squared distances at 0", "NaN", unaffected=("test-cross-validate",)),
+    Mistake("default (unstable) sort", "01_knn", "predict", 'np.argsort(dists[i], kind="stable")',
+            "np.argsort(dists[i])", "test-predict", "kind='stable'", unaffected=("test-cross-validate",)),
+    Mistake("held-out fold trained on", "01_knn", "cross-validate",
+            "X_tr = np.concatenate(X_folds[:fold] + X_folds[fold + 1:])\n        y_tr = np.concatenate(y_folds[:fold] + y_folds[fold + 1:])",
+            "X_tr = np.concatenate(X_folds)\n        y_tr = np.concatenate(y_folds)", "test-cross-validate",
+            "accuracies of k = 1 per fold is off"),
+    # 02/03: linear classifiers
+    Mistake("SVM gradient not averaged", "02_svm", "vectorized", "dW = X.T @ coeff / n", "dW = X.T @ coeff",
+            "test-vectorized", "division by N", "division by N"),
+    Mistake("SVM gradient without regularisation", "02_svm", "vectorized", "dW = X.T @ coeff / n + 2 * reg * W",
+            "dW = X.T @ coeff / n", "test-vectorized", "2 * reg * W: that term is missing",
+            "2 * reg * W: that term is missing"),
+    Mistake("softmax without the max-shift", "03_softmax", "naive", "scores = scores - np.max(scores)",
+            "scores = scores", "test-naive", "exp overflowed", "NaN"),
+    Mistake("softmax regularisation gradient counted twice", "03_softmax", "vectorized",
+            "dW = X.T @ coeff / n + 2 * reg * W", "dW = X.T @ coeff / n + 4 * reg * W", "test-vectorized",
+            "counted twice", "counted twice"),
+    # 04: layers, the network, update rules
+    Mistake("ReLU gradient 1 at exactly 0", "04_fc_nets", "relu", "dx = dout * (x > 0)", "dx = dout * (x >= 0)",
+            "test-relu", "gradient 0 at exactly 0", unaffected=("test-two-layer",)),
+    Mistake("affine backward without the reshape", "04_fc_nets", "affine", "dx = (dout @ w.T).reshape(x.shape)",
+            "dx = dout @ w.T", "test-affine", "shape", unaffected=("test-two-layer",)),
+    Mistake("momentum velocity with the wrong sign", "04_fc_nets", "update-rules",
+            'v = config["momentum"] * v - config["learning_rate"] * dw',
+            'v = config["momentum"] * v + config["learning_rate"] * dw', "test-momentum",
+            "sgd_momentum: w after step 1 is off", unaffected=("test-rmsprop", "test-adam")),
+    Mistake("Adam without bias correction", "04_fc_nets", "update-rules",
+            'm_hat = m / (1 - config["beta1"] ** t)', "m_hat = m", "test-adam", "adam: w after step 1 is off",
+            unaffected=("test-momentum", "test-rmsprop")),
+    # 05: batch norm
+    Mistake("batch variance with ddof=1", "05_batchnorm_dropout", "bn-forward", "var = x.var(axis=0)",
+            "var = x.var(axis=0, ddof=1)", "test-bn-forward", "is off",
+            unaffected=("test-bn-backward", "test-bn-backward-alt")),
+    Mistake("batch-norm backward without the variance path", "05_batchnorm_dropout", "bn-backward",
+            "dx = dxhat / std + dvar * 2 * centred / N + dmean / N", "dx = dxhat / std + dmean / N",
+            "test-bn-backward", "dx is off", unaffected=("test-bn-backward-alt",)),
+    # 06: convolution and pooling
+    Mistake("conv forward without the bias", "06_convnets", "conv-forward", "np.sum(window * w[f]) + b[f]",
+            "np.sum(window * w[f])", "test-conv-forward", "is off", unaffected=("test-conv-backward",)),
+    Mistake("padding cropped with [pad:-pad]", "06_convnets", "conv-backward",
+            "dx = dxp[:, :, pad:pad + H, pad:pad + W]", "dx = dxp[:, :, pad:-pad, pad:-pad]",
+            "test-conv-backward", "should have shape"),
+    Mistake("pool backward overwrites overlapping windows", "06_convnets", "max-pool",
+            "dx[n, c, i * stride + r, j * stride + q] += dout[n, c, i, j]",
+            "dx[n, c, i * stride + r, j * stride + q] = dout[n, c, i, j]", "test-pool-backward",
+            "dx with overlapping windows is off", unaffected=("test-pool-forward",)),
+]
+
+
+def with_mistake(mistake):
+    nb = solved(mistake.assignment)
+    for cell in nb["cells"]:
+        if grade_id(cell) == mistake.answer and cell["cell_type"] == "code":
+            code = source(cell)
+            assert mistake.old in code, f"{mistake.name}: the answer {mistake.answer} has no {mistake.old!r}"
+            cell["source"] = code.replace(mistake.old, mistake.new, 1)
+            return nb
+    raise AssertionError(f"no answer cell {mistake.answer} in {mistake.assignment}")
+
+
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """IPython's shell makes its namespace sys.modules["__main__"]; the grading pool's spawned
+    workers need the real one back."""
+    import sys
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+class Kernel:
+    """An IPython shell in this process, fresh for every run, as the grader's harness uses one."""
+
+    def __init__(self):
+        from IPython.core.interactiveshell import InteractiveShell
+        self.shell = InteractiveShell.instance(colors="NoColor")
+        self.shell.enable_gui = lambda gui=None: None  # as the harness does
+        self.shell.reset(new_session=True)
+
+    def run(self, code):
+        result = self.shell.run_cell(code, store_history=False, silent=True)
+        return result.error_in_exec or result.error_before_exec
+
+
+def assembled(name, submitted):
+    return assemble(load(SOLUTIONS / name / f"{name}.ipynb"), blank(name), submitted)
+
+
+def index_of(nb, gid):
+    return next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == gid)
+
+
+def visible_error(nb, gid):
+    """The exception the test cell gid raises as the student sees it (None: it passes)."""
+    index, kernel = index_of(nb, gid), Kernel()
+    for code in phase_cells(nb, index):
+        assert kernel.run(code) is None, f"a setup or answer cell above {gid} failed"
+    return kernel.run(without_hidden(source(nb["cells"][index])))
+
+
+def decisive_problems(name, nb, gid, seed=0):
+    """The grader's problems with test gid's answers on its inputs (empty: full points)."""
+    import course_lib.checks
+    case, index, kernel = CASES[name][gid], index_of(nb, gid), Kernel()
+    for code in phase_cells(nb, index):
+        kernel.run(code)
+    inputs, answers = case.make(np.random.default_rng(seed)), {}
+
+    def answer(grade, compute):
+        for label, float32 in (("", False), ("f32", True))[:1 + case.float32]:
+            values = {k: (v.astype(np.float32) if float32 and isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                          else (v.copy() if isinstance(v, np.ndarray) else v)) for k, v in inputs.items()}
+            result = compute(**values)
+            answers[label] = tuple(np.asarray(v) for v in (result if isinstance(result, tuple) else (result,)))
+
+    saved, course_lib.checks.answer = course_lib.checks.answer, answer
+    try:
+        error = kernel.run(hidden_code(load(SOLUTIONS / name / f"{name}.ipynb"), gid))
+    finally:
+        course_lib.checks.answer = saved
+    if error is not None:
+        return [f"raised {type(error).__name__}"]
+    problems = case.check(inputs, answers[""])
+    if case.float32 and not problems:
+        problems = case.check_float32(inputs, answers[""], answers["f32"])
+    return problems
+
+
+@pytest.mark.parametrize("mistake", CORPUS, ids=[m.name for m in CORPUS])
+def test_a_mistake_is_named_and_costs_only_its_own_points(mistake):
+    nb = assembled(mistake.assignment, with_mistake(mistake))
+    error = visible_error(nb, mistake.test)
+    assert error is not None, f"{mistake.name}: the visible check of {mistake.test} passes"
+    assert mistake.says in str(error), f"{mistake.name}: the visible check says {error}"
+    problems = decisive_problems(mistake.assignment, nb, mistake.test)
+    assert problems, f"{mistake.name}: the grader's check of {mistake.test} passes"
+    assert mistake.judged in " ".join(problems), f"{mistake.name}: the grader says {problems}"
+    for later in mistake.unaffected:
+        assert visible_error(nb, later) is None, f"{mistake.name}: the visible check of {later} fails too"
+        assert decisive_problems(mistake.assignment, nb, later) == [], f"{mistake.name} costs {later}'s points"
+
+
+@pytest.mark.parametrize("name", sorted({m.assignment for m in CORPUS}))
+def test_the_solution_passes_the_same_checks(name):
+    """The control: without the mistakes, every test the corpus looks at passes."""
+    nb = assembled(name, solved(name))
+    for gid in sorted({g for m in CORPUS if m.assignment == name for g in (m.test, *m.unaffected)}):
+        assert visible_error(nb, gid) is None, gid
+        assert decisive_problems(name, nb, gid) == [], gid
+
+
+def test_graded_end_to_end_a_forward_mistake_costs_only_the_forwards_points(tmp_path):
+    from autograder import grading
+    from notebook_tools import write_submission
+    mistake = next(m for m in CORPUS if m.name == "batch variance with ddof=1")
+    write_submission(tmp_path / "subs", "ada", mistake.assignment, json.dumps(with_mistake(mistake)))
+    results = grading.autograde(SOLUTIONS / mistake.assignment, tmp_path / "subs", tmp_path / "course",
+                                progress=False, feedback=False, log=lambda *_: None)
+    tests = {k.split(":")[1]: v for k, v in results["ada"]["tests"].items()}
+    assert tests["test-bn-forward"][0] == 0
+    for gid in ("test-bn-backward", "test-bn-backward-alt", "test-dropout"):
+        assert tests[gid][0] == tests[gid][1] > 0, (gid, results["ada"]["checks"])
