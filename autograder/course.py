@@ -59,13 +59,14 @@ def run_nbgrader(course, *args, timeout=None):
     return proc
 
 
-def tree_hash(path):
-    """Hash of a file, or of every file below a folder (names and bytes): what changed, not when."""
+def tree_hash(path, ignore=()):
+    """Hash of a file, or of every file below a folder (names and bytes): what changed, not when.
+    Files named in `ignore` are left out."""
     path = Path(path)
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
-        if ".ipynb_checkpoints" in f.parts or "__pycache__" in f.parts:
+        if ".ipynb_checkpoints" in f.parts or "__pycache__" in f.parts or f.name in ignore:
             continue
         name = f.name if f == path else str(f.relative_to(path))
         digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")

@@ -35,7 +35,7 @@ from . import gradebook
 from .edition import fingerprint
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
-from .collect import collect, collected, copy_receipts, submission_time, submitted
+from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
 from .worker import all_zero, grade_submission, new_record, prepare_editions
 
@@ -200,7 +200,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
             log(f"{student}: {reason}")
         todo, source = [], tree_hash(course / "source" / assignment)
         for student, path in students.items():
-            digest = tree_hash(path)
+            digest = tree_hash(path, ignore=(SECRET,))  # a secret made at collection is no change
             old = results.get(student, {})
             if force or old.get("hash") != digest or old.get("source") != source \
                     or old.get("status") in (Status.TIMEOUT, Status.ERROR):
