@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .submission import SubmissionError, extract_notebooks, find_submissions, student_id
+from .submission import SubmissionError, extract_notebooks, find_submissions, read_regular, student_id
 
 TIMESTAMP = "timestamp.txt"
 SECRET = "submission_secret.txt"
@@ -118,11 +118,7 @@ def copy_receipts(folder, target):
 def _small_text(path, limit=4096):
     """A receipt's text: a regular file (never a link) of at most `limit` bytes, else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        data = read_regular(path, limit)
+    except (OSError, SubmissionError):
         return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        data = f.read(limit + 1)
-    return data.decode("utf-8", "replace").strip() if 0 < len(data) <= limit else None
+    return data.decode("utf-8", "replace").strip() or None

@@ -45,7 +45,7 @@ def record_scores(course, assignment, student, tests, timestamp=None):
             grade.auto_score = score[0]
             grade.needs_manual_grade = bool(touched and (changed or grade.needs_manual_grade))
         gb.db.commit()
-        _assign_late_penalties(course, submission)
+        _assign_late_penalties(_late_plugin(course), submission)
         gb.db.commit()
 
 
@@ -64,16 +64,16 @@ def assign_late_penalties(course, assignment):
             submissions = gb.find_assignment(assignment).submissions
         except MissingEntry:
             return
+        plugin = _late_plugin(course)  # the course's config, read once
         for submission in submissions:
-            _assign_late_penalties(course, submission)
+            _assign_late_penalties(plugin, submission)
         gb.db.commit()
 
 
-def _assign_late_penalties(course, submission):
+def _assign_late_penalties(plugin, submission):
     """nbgrader's rule (AssignLatePenalties) with the plugin and options of the course's own
     nbgrader_config.py: a penalty per notebook, between 0 and the notebook's score, when the
     submission came after its due date (extension included)."""
-    plugin = _late_plugin(course)
     seconds = submission.total_seconds_late
     for nb in submission.notebooks:
         nb.late_submission_penalty = None

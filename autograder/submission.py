@@ -111,14 +111,20 @@ def extract_notebooks(submission, names, target):
 
 
 def _copy_regular(path, target):
+    target.write_bytes(read_regular(path, MAX_MEMBER_BYTES))
+
+
+def read_regular(path, limit):
+    """The bytes of a regular file (never a link, FIFO or device) of at most `limit` bytes; else
+    SubmissionError (OSError if it cannot be opened)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise SubmissionError(f"{path.name} is not a regular file")
-        data = f.read(MAX_MEMBER_BYTES + 1)
-    if len(data) > MAX_MEMBER_BYTES:
-        raise SubmissionError(f"{path.name} is larger than {MAX_MEMBER_BYTES} bytes")
-    target.write_bytes(data)
+            raise SubmissionError(f"{Path(path).name} is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise SubmissionError(f"{Path(path).name} is larger than {limit} bytes")
+    return data
 
 
 def without_hidden(code):
