@@ -30,19 +30,33 @@ class Case:
     float32: bool = False
 
     def check_float32(self, inputs, outputs64, outputs32):
-        """Answers on float32 copies of the inputs: float32 themselves, and right to float32 precision."""
+        """Answers on float32 copies of the inputs: right to float32 precision, and float32
+        themselves (a dtype slip alone is a FLOAT64_SLIP problem: see credit)."""
         if len(outputs32) != len(outputs64):
             return [f"for float32 inputs: expected {len(outputs64)} answers, got {len(outputs32)}"]
-        wrong = [f"out{i}" for i, value in enumerate(outputs32) if value.dtype.kind == "f" and value.dtype != np.float32]
-        names = getattr(self.check, "names", wrong)
-        if wrong:
-            return [f"for float32 inputs the answers should be float32, but "
-                    f"{', '.join(names[int(w[3:])] if int(w[3:]) < len(names) else w for w in wrong)} "
-                    f"came out as float64 (a float64 constant or np.zeros without dtype= mixes it in)"]
+        problems = []
         if isinstance(self.check, matches):
             tol = self.check.tol32 or 1e-4
-            return [f"for float32 inputs: {p}" for p in self.check(as_float32(inputs), outputs32, tol=tol)]
-        return []
+            problems = [f"for float32 inputs: {p}" for p in self.check(as_float32(inputs), outputs32, tol=tol)]
+        names = getattr(self.check, "names", [])
+        wrong = [names[i] if i < len(names) else f"answer {i}" for i, value in enumerate(outputs32)
+                 if value.dtype.kind == "f" and value.dtype != np.float32]
+        if wrong:
+            problems.append(f"{FLOAT64_SLIP}, but {', '.join(wrong)} came out as float64 (np.zeros(shape) "
+                            f"without dtype=, float64 random numbers, or a boolean mask divided by a number)")
+        return problems
+
+
+# A right answer in the wrong dtype keeps this share of its test's points (the notebooks say so).
+FLOAT64_SLIP, SLIP_SHARE = "for float32 inputs the answers should be float32", 0.5
+
+
+def credit(points, problems):
+    """A test's score from its problems: all points without any, SLIP_SHARE of them when the
+    only problem is a dtype slip, else none."""
+    if not problems:
+        return points
+    return points * SLIP_SHARE if all(p.startswith(FLOAT64_SLIP) for p in problems) else 0.0
 
 
 def as_float32(inputs):

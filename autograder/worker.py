@@ -33,7 +33,7 @@ import nbformat
 import numpy as np
 
 from . import bounded, edition, handoff, integrity
-from .cases import CASES
+from .cases import CASES, credit
 from .cgroups import Cgroup
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, NUMBA_CACHE, Sandbox
@@ -205,7 +205,7 @@ def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandb
             remaining = deadline - time.monotonic()
             problems += (decide(job, sandbox, notebook, index, gid, hidden_code(source_nb, gid), remaining, content)
                          if remaining > 1 else ["not checked: the submission's time ran out"])
-        record["tests"][key] = Score(0.0 if problems else points, points, AUTO)
+        record["tests"][key] = Score(credit(points, problems), points, AUTO)
         record["checks"][key] = problems
     if executed is None:
         return notebook

@@ -5,7 +5,7 @@ nbgrader scores a test cell 0 when it raises or writes anything to stderr, so no
 """
 import numpy as np
 
-from .diagnosis import describe
+from .diagnosis import describe, float64_lines
 from .gradcheck import rel_error, relative_difference
 
 
@@ -26,6 +26,48 @@ def check_dtype(name, value, dtype):
         _fail(f"{name} should have dtype {np.dtype(dtype)} (the dtype of the inputs), but it has "
               f"{got}; avoid mixing in float64 constants or np.zeros without dtype=")
     print(f"{name}: dtype {np.dtype(got)} ok")
+
+
+def _float32_copies(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float32)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_float32_copies(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _float32_copies(v) for k, v in value.items()}
+    return value
+
+
+def _floats(value, label):
+    """[(label, dtype)] of the floats among a function's answers (in tuples and lists too)."""
+    if isinstance(value, (tuple, list)):
+        return [f for i, v in enumerate(value) for f in _floats(v, f"{label}[{i}]")]
+    dtype = np.asarray(value).dtype if isinstance(value, (np.ndarray, np.generic, float)) else None
+    return [(label, dtype)] if dtype is not None and dtype.kind == "f" else []
+
+
+def check_keeps_float32(name, function, *args, names=None, source=None):
+    """Calls function(*args) with float32 copies of the float arrays among args (in tuples, lists
+    and dicts too): every float it returns should be float32. A float64 answer does not fail the
+    cell: the grader grades its numbers, and takes half of the test's points for the dtype. This
+    prints that, with the lines that make float64. names: the answers' names, when function
+    returns a tuple (only the named ones are looked at); source: the function or functions whose
+    lines to show, when function is a wrapper around them."""
+    answers = function(*_float32_copies(args))
+    if names and isinstance(answers, tuple):
+        found = [f for label, v in zip(names, answers) for f in _floats(v, label)]
+    else:
+        found = _floats(answers, name)
+    slipped = [label for label, dtype in found if dtype != np.float32]
+    if not slipped:
+        print(f"{name}: float32 in, float32 out ok")
+        return
+    print(f"DTYPE SLIP, costs half of this test's points: for float32 inputs, {', '.join(slipped)} came "
+          f"out as float64 (a Python float counts as float64).")
+    sources = source if isinstance(source, (tuple, list)) else (source or function,)
+    lines = [line for f in sources for line in float64_lines(f)]
+    for line in lines or ["look for np.zeros(shape), float64 random numbers, or a boolean mask divided by a number"]:
+        print(f"  {line}")
 
 
 def check_close(name, value, expected, tol=1e-8, n=None, terms=None):

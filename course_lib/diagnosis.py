@@ -5,9 +5,43 @@ answers in this course have a shape that gives the cause away: a constant factor
 division by N, a factor 2, a flipped sign), the same offset everywhere, or a few entries off (a
 special case: ties, values at exactly 0, a border). `describe` turns that shape into one sentence.
 """
+import inspect
+import re
+
 import numpy as np
 
 from .gradcheck import relative_difference
+
+# Lines that turn float32 work into float64 (NumPy keeps float32 through arithmetic with Python
+# numbers; these make new float64 arrays or promote a boolean or integer array with a division).
+FLOAT64_IDIOMS = (
+    (r"np\.(zeros|ones|empty|full|eye|identity)\((?![^)]*dtype)",
+     "np.zeros/ones/empty/full/eye without dtype= make float64: use np.zeros_like(x) or dtype=x.dtype"),
+    (r"np\.random\.(rand|randn|random|uniform|normal|standard_normal)\(|\.random\((?![^)]*dtype)",
+     "random numbers are float64 unless asked: random(shape, dtype=x.dtype)"),
+    (r"\([^()]*[<>]=?[^()]*\)\s*/",
+     "a boolean array divided by a number is float64: cast it first, mask.astype(x.dtype)"),
+    (r"astype\((float|np\.float64|.float64.)\)|np\.float64\(|dtype=(float|np\.float64)\b",
+     "float64 named outright (astype(float), np.float64, dtype=float)"),
+    (r"np\.array\((?![^)]*dtype)", "np.array of Python numbers is float64: give dtype=x.dtype"),
+)
+
+
+def float64_lines(function):
+    """["line N: `code` (why)"] for the lines of function's source that make float64 by a common
+    idiom; [] when none does or the source cannot be read."""
+    try:
+        lines, first = inspect.getsourcelines(function)
+    except (OSError, TypeError):
+        return []
+    found = []
+    for number, line in enumerate(lines):
+        code = line.split("#")[0]
+        for pattern, why in FLOAT64_IDIOMS:
+            if re.search(pattern, code):
+                found.append(f"line {number + 1} of {function.__name__}: `{code.strip()}` ({why})")
+                break
+    return found
 
 
 def _is(ratio, target, tol):

@@ -75,3 +75,49 @@ def test_a_missing_division_by_n_with_the_regularisation_left_whole(rng):
     assert any("division by N" in p for p in problems), problems
     problems = case.check(inputs, (np.float64(loss), dW - reg_grad))
     assert problems == [problems[0]] and "2 * reg * W: that term is missing" in problems[0]
+
+
+# ---------------------------------------------------------------- dtype slips
+def _slips(x, p):
+    u = np.random.default_rng(0).random(x.shape)
+    mask = (u < p) / p
+    grad = np.zeros(x.shape)
+    kept = np.zeros_like(x)  # fine: keeps x's dtype
+    typed = np.zeros(x.shape, dtype=x.dtype)  # fine too
+    return x * mask + grad + kept + typed
+
+
+def _clean(x, p):
+    u = np.random.default_rng(0).random(x.shape, dtype=x.dtype)
+    return x * (u < p).astype(x.dtype) / x.dtype.type(p)
+
+
+def test_the_lines_that_make_float64_are_named_and_only_those():
+    from course_lib.diagnosis import float64_lines
+    found = float64_lines(_slips)
+    assert [line.split(":")[0] for line in found] == [f"line {n} of _slips" for n in (2, 3, 4)], found
+    assert "random(shape, dtype=x.dtype)" in found[0] and "mask.astype(x.dtype)" in found[1]
+    assert "np.zeros_like(x)" in found[2]
+    assert float64_lines(_clean) == [] and float64_lines(print) == []
+
+
+def test_a_dtype_slip_is_printed_with_its_cost_and_does_not_fail_the_cell(capsys):
+    x = np.ones((4, 3))
+    checks.check_keeps_float32("_slips", _slips, x, 0.5)
+    printed = capsys.readouterr().out
+    assert "DTYPE SLIP, costs half of this test's points" in printed and "line 3 of _slips" in printed
+    checks.check_keeps_float32("_clean", _clean, x, 0.5)
+    assert "_clean: float32 in, float32 out ok" in capsys.readouterr().out
+    # only the named answers count; a Python float is float64
+    checks.check_keeps_float32("pair", lambda v: (v * 2, float(v.sum())), x, names=("twice",))
+    assert "ok" in capsys.readouterr().out
+    checks.check_keeps_float32("pair", lambda v: (v * 2, float(v.sum())), x, names=("twice", "sum"))
+    assert "sum came out as float64" in capsys.readouterr().out
+
+
+def test_credit_halves_a_test_for_a_dtype_slip_alone():
+    from autograder.cases import FLOAT64_SLIP, credit
+    slip = f"{FLOAT64_SLIP}, but dW came out as float64"
+    assert credit(4.0, []) == 4.0 and credit(4.0, [slip]) == 2.0
+    assert credit(4.0, [slip, "for float32 inputs: dW is off"]) == 0.0
+    assert credit(4.0, ["test cell raised AssertionError: x"]) == 0.0

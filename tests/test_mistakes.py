@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from autograder.cases import CASES
+from autograder.cases import CASES, FLOAT64_SLIP, credit
 from autograder.submission import assemble, hidden_code, phase_cells, without_hidden
 from notebook_tools import SOLUTIONS, blank, grade_id, load, solved, source
 
@@ -32,6 +32,7 @@ class Mistake:
     says: str  # what its visible check's message must say
     judged: str = ""  # what the decisive check's problems must say ("" : just that it fails)
     unaffected: tuple = field(default=())  # tests after it that must keep their points
+    decisive: bool = True  # False: only the visible check can tell (it fails the cell, so the points go)
 
 
 CORPUS = [
@@ -86,6 +87,37 @@ CORPUS = [
             "dx[n, c, i * stride + r, j * stride + q] += dout[n, c, i, j]",
             "dx[n, c, i * stride + r, j * stride + q] = dout[n, c, i, j]", "test-pool-backward",
             "dx with overlapping windows is off", unaffected=("test-pool-forward",)),
+    # 05: dropout
+    Mistake("dropout mask drawn without the seed", "05_batchnorm_dropout", "dropout",
+            'np.random.default_rng(dropout_param.get("seed"))', "np.random.default_rng()", "test-dropout",
+            "drew different masks", "train output is off"),
+    # 07: network visualisation
+    Mistake("fooling step not normalised", "07_network_visualization", "fooling",
+            "X_fooling += X_fooling.dtype.type(learning_rate) * grad / np.linalg.norm(grad)",
+            "X_fooling += X_fooling.dtype.type(learning_rate) * grad", "test-fooling",
+            "not a whole number of steps", unaffected=("test-saliency",),
+            # the grader accepts any fooling image no further than the reference's walk: on a real
+            # network rounding can change a walk by a step, so the rule is checked on the visible
+            # check's linear stand-in network
+            decisive=False),
+    Mistake("fooling steps past the target", "07_network_visualization", "fooling",
+            "if np.argmax(scores[0]) == target_y:\n            break", "pass", "test-fooling",
+            "stop as soon as it is the target", "further from the original than needed"),
+    Mistake("class visualisation's L2 term with the wrong sign", "07_network_visualization",
+            "class-visualization", "grad = grad - 2 * l2_reg * image", "grad = grad + 2 * l2_reg * image",
+            "test-class-visualization", "the L2 term's gradient has the wrong sign", "image is off",
+            unaffected=("test-fooling",)),
+]
+
+# Slips of dtype alone: the numbers are right, the visible check passes and prints what the slip
+# costs with the line that makes float64, and the grader takes half of the test's points.
+SLIPS = [
+    Mistake("dropout mask left boolean and divided by p", "05_batchnorm_dropout", "dropout",
+            "mask = (uniform < p).astype(x.dtype) / x.dtype.type(p)", "mask = (uniform < p) / p", "test-dropout",
+            "`mask = (uniform < p) / p` (a boolean array divided by a number is float64"),
+    Mistake("conv backward's dw made with np.zeros(shape)", "06_convnets", "conv-backward",
+            "dw = np.zeros_like(w)", "dw = np.zeros(w.shape)", "test-conv-backward",
+            "`dw = np.zeros(w.shape)` (np.zeros/ones/empty/full/eye without dtype="),
 ]
 
 
@@ -140,6 +172,19 @@ def visible_error(nb, gid):
     return kernel.run(without_hidden(source(nb["cells"][index])))
 
 
+def visible_output(nb, gid):
+    """(what test cell gid prints, the exception it raises or None) as the student sees them."""
+    import contextlib
+    import io
+    index, kernel = index_of(nb, gid), Kernel()
+    for code in phase_cells(nb, index):
+        assert kernel.run(code) is None, f"a setup or answer cell above {gid} failed"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        error = kernel.run(without_hidden(source(nb["cells"][index])))
+    return printed.getvalue(), error
+
+
 def decisive_problems(name, nb, gid, seed=0):
     """The grader's problems with test gid's answers on its inputs (empty: full points)."""
     import course_lib.checks
@@ -174,12 +219,24 @@ def test_a_mistake_is_named_and_costs_only_its_own_points(mistake):
     error = visible_error(nb, mistake.test)
     assert error is not None, f"{mistake.name}: the visible check of {mistake.test} passes"
     assert mistake.says in str(error), f"{mistake.name}: the visible check says {error}"
-    problems = decisive_problems(mistake.assignment, nb, mistake.test)
-    assert problems, f"{mistake.name}: the grader's check of {mistake.test} passes"
-    assert mistake.judged in " ".join(problems), f"{mistake.name}: the grader says {problems}"
+    if mistake.decisive:
+        problems = decisive_problems(mistake.assignment, nb, mistake.test)
+        assert problems, f"{mistake.name}: the grader's check of {mistake.test} passes"
+        assert mistake.judged in " ".join(problems), f"{mistake.name}: the grader says {problems}"
     for later in mistake.unaffected:
         assert visible_error(nb, later) is None, f"{mistake.name}: the visible check of {later} fails too"
         assert decisive_problems(mistake.assignment, nb, later) == [], f"{mistake.name} costs {later}'s points"
+
+
+@pytest.mark.parametrize("slip", SLIPS, ids=[m.name for m in SLIPS])
+def test_a_dtype_slip_is_shown_and_costs_half_the_points(slip):
+    nb = assembled(slip.assignment, with_mistake(slip))
+    printed, error = visible_output(nb, slip.test)
+    assert error is None, f"{slip.name}: the visible check fails on a dtype slip: {error}"
+    assert "DTYPE SLIP, costs half of this test's points" in printed and slip.says in printed, printed
+    problems = decisive_problems(slip.assignment, nb, slip.test)
+    assert problems and all(p.startswith(FLOAT64_SLIP) for p in problems), problems
+    assert credit(3.0, problems) == 1.5
 
 
 @pytest.mark.parametrize("name", sorted({m.assignment for m in CORPUS}))
