@@ -17,22 +17,30 @@ def _as_hwc(image):
     return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
 
 
-def show_class_templates(W, class_names, image_shape):
+def show_class_templates(W, class_names, image_shape, scale=None):
     """Each column of W (D, C), or (D + 1, C) with a bias row, drawn as an image of image_shape
-    (C, H, W): what a linear classifier 'looks for' in each class."""
+    (C, H, W): what a linear classifier 'looks for' in each class. All templates share one scale,
+    with 0 as mid grey and +-scale as full contrast, so weaker templates look fainter; scale
+    defaults to the largest |weight|. Pass the same scale to compare figures (stronger
+    regularisation then shows as templates fading toward grey)."""
     size = int(np.prod(image_shape))
     if W.shape[0] not in (size, size + 1):
         raise ValueError(f"W has {W.shape[0]} rows; images of shape {image_shape} need {size} "
                          f"(or {size + 1} with a bias row)")
     if W.shape[1] != len(class_names):
         raise ValueError(f"W has {W.shape[1]} columns but {len(class_names)} class names were given")
-    fig = Figure(figsize=(1.5 * len(class_names), 1.8))
+    weights = np.asarray(W[:size], dtype=np.float64)
+    scale = float(scale) if scale is not None else float(np.max(np.abs(weights)))
+    fig = Figure(figsize=(1.5 * len(class_names), 2.0))
     for c, name in enumerate(class_names):
         ax = fig.add_subplot(1, len(class_names), c + 1)
-        image = _to_unit_range(W[:size, c].reshape(image_shape))
-        ax.imshow(_as_hwc(image), cmap="gray" if image_shape[0] == 1 else None)
+        unit = np.clip(0.5 + weights[:, c].reshape(image_shape) / (2 * scale), 0, 1) if scale > 0 \
+            else np.full(image_shape, 0.5)
+        ax.imshow(_as_hwc(unit), cmap="gray" if image_shape[0] == 1 else None, vmin=0, vmax=1)
         ax.set_title(name)
         ax.axis("off")
+    fig.suptitle(f"grey = 0, full contrast = |w| {scale:.3g}; largest |w| here {np.max(np.abs(weights)):.3g}",
+                 fontsize=8)
     return fig
 
 

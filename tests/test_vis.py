@@ -22,6 +22,15 @@ def test_class_templates_accept_a_bias_row(rng):
         vis.show_class_templates(rng.standard_normal((30, 10)), list("0123456789"), (1, 8, 8))
 
 
+def test_class_templates_share_one_scale_so_weaker_ones_look_fainter():
+    W = np.zeros((4, 2))
+    W[:, 0], W[:, 1] = [1.0, -1.0, 0.5, 0.0], [0.5, -0.5, 0.25, 0.0]  # the second at half strength
+    images = [ax.images[0].get_array() for ax in vis.show_class_templates(W, ["a", "b"], (1, 2, 2)).axes]
+    assert np.allclose(images[0], [[1.0, 0.0], [0.75, 0.5]]) and np.allclose(images[1], [[0.75, 0.25], [0.625, 0.5]])
+    faded = vis.show_class_templates(W / 10, ["a", "b"], (1, 2, 2), scale=1.0).axes[0].images[0].get_array()
+    assert np.allclose(faded, [[0.55, 0.45], [0.525, 0.5]])  # the same scale: a tenth of the contrast
+
+
 def test_filters_and_history_render(rng, tmp_path):
     vis.show_filters(rng.standard_normal((8, 3, 5, 5)), title="conv1").savefig(tmp_path / "f.png")
     history = {"loss_history": [2.3, 1.0, 0.5], "train_acc_history": [0.1, 0.8],

@@ -52,6 +52,12 @@ def test_linear_panel_trains_on_click(rows):
     assert seen and panel.result["val_acc"] > 0.8
     assert "validation accuracy" in panel.status.value
     assert panel.result["W"].shape == (65, 10)
+    # a second run with strong regularisation is drawn on the first run's scale: fainter templates
+    first_scale, first_W = panel.template_scale, panel.result["W"]
+    panel.controls["reg"].value = 1.0
+    panel.controls["train"].click()
+    assert panel.template_scale == first_scale
+    assert np.abs(panel.result["W"][:64]).mean() < 0.7 * np.abs(first_W[:64]).mean()
 
 
 def test_train_linear_stops_on_divergence(rows):

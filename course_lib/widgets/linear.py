@@ -71,13 +71,16 @@ def linear_panel(loss_fn, data, image_shape, class_names):
         status.value = (f"<b>validation accuracy</b> {val_acc:.3f} after {len(history)} iterations "
                         f"({time.perf_counter() - started:.1f} s)"
                         + ("; <b>the loss diverged</b>: lower the learning rate" if diverged else ""))
+        # one scale for every run of this panel (the first run's), so that stronger
+        # regularisation shows as templates fading toward grey
+        panel.template_scale = panel.template_scale or float(np.max(np.abs(W[:int(np.prod(image_shape))])))
         templates.clear_output(wait=True)
         with templates:
-            display(vis.show_class_templates(W, class_names, image_shape))
+            display(vis.show_class_templates(W, class_names, image_shape, scale=panel.template_scale))
         panel.result = {"W": W, "history": history, "val_acc": val_acc}
 
     button.on_click(train)
     panel = w.VBox([w.HBox([lr, reg]), w.HBox([epochs, button]), status, curve, templates])
     panel.controls = {"learning_rate": lr, "reg": reg, "epochs": epochs, "train": button}
-    panel.status, panel.result = status, None
+    panel.status, panel.result, panel.template_scale = status, None, None
     return panel
