@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .submission import SubmissionError, extract_notebooks, find_submissions, read_regular, student_id
+from .submission import SubmissionError, extract_notebooks, find_submissions, read_regular, shown, student_id
 
 TIMESTAMP = "timestamp.txt"
 SECRET = "submission_secret.txt"
@@ -88,20 +88,33 @@ def collected(course, assignment):
             if not (stat.S_ISDIR(entry.lstat().st_mode) and stat.S_ISDIR(folder.lstat().st_mode)):
                 raise SubmissionError(f"submitted/{entry.name}/{assignment} is not a folder (a link?)")
         except SubmissionError as err:
-            refused[entry.name] = str(err)
+            refused[shown(entry.name)] = str(err)
             continue
         found[sid] = folder
     return found, refused
 
 
 def submission_time(folder):
-    """The submission's time from its timestamp.txt (naive UTC, as the gradebook keeps it), or None."""
+    """The submission's time from its timestamp.txt (naive UTC, as the gradebook keeps it), or None
+    when there is none that reads cleanly: missing, not a small regular file, unparsable, out of
+    range, or with a time zone name nbgrader's parser does not know (it would read it as UTC).
+    The grader flags a submission without a time for review (no late penalty can apply to it)."""
+    import warnings
+
     from nbgrader.utils import parse_utc
+    import dateutil.tz
     text = _small_text(Path(folder) / TIMESTAMP)
-    try:
-        return parse_utc(text).replace(tzinfo=None) if text else None
-    except ValueError:
+    if not text:
         return None
+    parts = text.split(" ")
+    if len(parts) == 3 and not parts[2].lstrip("+-").isdigit() and dateutil.tz.gettz(parts[2]) is None:
+        return None  # parse_utc would drop the zone it does not know and read the time as UTC
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # dateutil's UnknownTimezoneWarning: the zone was dropped
+        try:
+            return parse_utc(text).replace(tzinfo=None)
+        except Exception:  # noqa: BLE001 - the student may have written anything here
+            return None
 
 
 def copy_receipts(folder, target):

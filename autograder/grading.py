@@ -213,6 +213,8 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
             for job, (record, executed) in _graded(todo, workers):
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 record = json.loads(json.dumps(record))  # as the results file holds it: plain lists
+                if executed and submission_time(submitted(course, job.student, assignment)) is None:
+                    record["integrity"].append(NO_TIME)
                 try:
                     if executed:
                         _record_in_gradebook(course, assignment, job.student, record, executed)
@@ -231,6 +233,10 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return results
+
+
+NO_TIME = ("no readable submission time (timestamp.txt missing, not a plain file, or unparsable): "
+           "no late penalty can apply; for review")
 
 
 def _refused(base, reason, status=Status.REJECTED):
@@ -324,7 +330,8 @@ def export_final(course, assignment, results, path):
                        "extra_credit": 0.0, "late_penalty": 0.0, "timestamp": None,
                        "needs_manual_grade": False, "questions": {}}
             comment = r.get("message", "") if r.get("status", Status.GRADED) != Status.GRADED else ""
-            when = row["timestamp"].strftime("%Y-%m-%d %H:%M:%S UTC") if row["timestamp"] else ""
+            when = (row["timestamp"].strftime("%Y-%m-%d %H:%M:%S UTC") if row["timestamp"]
+                    else "unknown" if student in final else "")
             writer.writerow([_cell(student), f"{row['score']:g}", f"{row['max_score']:g}", f"{row['auto']:g}",
                              f"{row['manual']:g}", f"{row['extra_credit']:g}", f"{row['late_penalty']:g}",
                              when, r.get("status", Status.GRADED),

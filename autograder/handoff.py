@@ -73,15 +73,20 @@ def read(stream, max_bytes=MAX_BYTES):
             raise HandoffError(f"{name}: not a plain .npy array ({err})") from None
         if dtype.kind not in PLAIN_KINDS or dtype.hasobject:
             raise HandoffError(f"{name}: dtype {dtype} is not a plain number type")
+        if not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise HandoffError(f"{name}: an impossible shape {shape}")
         count = 1
         for n in shape:
-            count *= int(n)
+            count *= n
         size = count * dtype.itemsize
         if size > budget:
             raise HandoffError(f"{name}: {size} bytes of data, over what is left ({budget})")
         budget -= size
         data = np.frombuffer(_exactly(stream, size), dtype=dtype, count=count)
-        arrays[name] = data.reshape(shape, order="F" if fortran else "C")
+        try:
+            arrays[name] = data.reshape(shape, order="F" if fortran else "C")
+        except ValueError as err:  # whatever numpy finds wrong with a forged header
+            raise HandoffError(f"{name}: {err}") from None
     return meta, arrays
 
 

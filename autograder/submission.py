@@ -24,9 +24,15 @@ def student_id(name):
     sid = unicodedata.normalize("NFC", name)
     if not sid or len(sid) > 100 or sid.startswith(".") or "/" in sid or "\\" in sid \
             or not sid.isprintable() or sid.strip() != sid:
-        raise SubmissionError(f"{name!r} is not a usable student id: use printable characters without "
+        raise SubmissionError(f"{ascii(name)} is not a usable student id: use printable characters without "
                               f"slashes, leading dots or surrounding spaces (at most 100)")
     return sid
+
+
+def shown(name):
+    """A name as it may be logged, stored and exported whatever it holds: characters that are not
+    printable (control characters, bytes that are not UTF-8) written as escapes."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
 
 
 def find_submissions(folder):
@@ -46,7 +52,7 @@ def find_submissions(folder):
                 continue
             sid = student_id(name)
         except SubmissionError as err:
-            refused[name] = str(err)
+            refused[shown(name)] = str(err)
             continue
         if sid in seen:
             refused[sid] = (f"both {seen[sid].name} and {path.name} are submissions of {sid}; "

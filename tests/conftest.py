@@ -63,3 +63,38 @@ def agree(fast, name, args, dtype, spec=None):
         else:
             np.testing.assert_array_equal(a, e, err_msg=f"{name} output {i}")
     return actual
+
+
+@pytest.fixture(scope="session")
+def warm_course(tmp_path_factory):
+    """warm_course(assignment, dest) -> dest: a course folder for grading the assignment whose
+    grading editions, Numba caches and instructor check are done, copied from one made once per
+    test session (each grading test would otherwise spend about 20 s redoing them; the tests that
+    are about that first run make their own course). Copies share the course secret."""
+    import shutil
+
+    from autograder import grading
+    from notebook_tools import SOLUTIONS
+    made = {}
+
+    def copy_to(assignment, dest):
+        if assignment not in made:
+            template = tmp_path_factory.mktemp(f"warm-{assignment}") / "course"
+            grading.autograde(SOLUTIONS / assignment, None, template, progress=False, feedback=False,
+                              log=lambda *_: None)
+            made[assignment] = template
+        shutil.copytree(made[assignment], dest, symlinks=True)  # copy2: mtimes kept, caches valid
+        return dest
+    return copy_to
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's loadgroup (pyproject's addopts), the tests that share a module-scoped
+    fixture (a graded class: minutes of work) run on one worker, so that it is made once."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
+                        if defs and defs[-1].scope == "module")
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))

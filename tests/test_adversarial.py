@@ -38,9 +38,10 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, warm_course):
     root = tmp_path_factory.mktemp("adversarial")
     solutions, subs, course = root / "solutions", root / "submissions", root / "course"
+    warm_course(NAME, course)
     shutil.copytree(SOLUTIONS / NAME, solutions / NAME)  # vandals aim at it: never the repo's own
     server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -197,16 +198,14 @@ def test_the_report_reaches_csv_and_feedback(graded, tmp_path):
     assert "for review" in html
 
 
-def test_serial_grading_gives_the_same_grades(graded, tmp_path):
+def test_serial_grading_gives_the_same_grades(graded, tmp_path, warm_course):
     """Two workers or one: the same records (the same secret, so the same inputs)."""
     root = graded["root"]
     some = ["honest", "blank", "monkeypatch", "renamed-answer", "calls-reference"]
     subs = tmp_path / "submissions"
     for student in some:
         shutil.copytree(root / "submissions" / student, subs / student)
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(root / "course" / ".grader-secret", course / ".grader-secret")
+    course = warm_course(NAME, tmp_path / "course")  # a copy of the same course: the same secret
     serial = grading.autograde(root / "solutions" / NAME, subs, course, workers=1, feedback=False, **LIMITS)
     for student in some:
         parallel = {k: v for k, v in graded["results"][student].items() if k != "feedback"}

@@ -13,9 +13,10 @@ def auto_tests(record):
 
 
 @pytest.fixture(scope="module")
-def svm(tmp_path_factory):
+def svm(tmp_path_factory, warm_course):
     """One class of 02_svm submissions, graded once for the tests below."""
     root = tmp_path_factory.mktemp("svm")
+    warm_course("02_svm", root / "course")
     subs = root / "submissions"
     good = solved("02_svm")
     write_submission(subs, "solved", "02_svm", good)
@@ -53,8 +54,8 @@ def test_malformed_and_badly_named_submissions_are_reported(svm):
     assert svm[2]["malformed"]["status"] == "malformed"
     assert "not a readable notebook" in " ".join(svm[2]["malformed"]["integrity"])
     assert svm[2]["malformed"]["auto_score"] == 0 and svm[2]["malformed"]["auto_max"] == 8
-    assert svm[2]["tab\tin the name"]["status"] == "rejected"
-    assert "not a usable student id" in svm[2]["tab\tin the name"]["message"]
+    assert svm[2]["tab\\tin the name"]["status"] == "rejected"  # the name as it can be shown
+    assert "not a usable student id" in svm[2]["tab\\tin the name"]["message"]
 
 
 def test_feedback_shows_scores_but_not_the_hidden_tests(svm):
@@ -95,8 +96,9 @@ def test_rerun_keeps_grades_and_regrades_only_what_changed(svm):
     assert again["blank"]["auto_score"] == 8 and again["partial"] == results["partial"]
 
 
-def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch):
+def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch, warm_course):
     subs = tmp_path / "subs"
+    warm_course("03_softmax", tmp_path / "course")
     for student in ("ann", "ben", "cid"):
         write_submission(subs, student, "03_softmax", blank("03_softmax"))
     real = grading._record_in_gradebook
@@ -129,8 +131,9 @@ def test_every_other_assignment_has_its_points_listed():
 
 
 @pytest.mark.parametrize("name", sorted(AUTO_POINTS))
-def test_other_assignments_full_marks_and_zero(name, tmp_path):
+def test_other_assignments_full_marks_and_zero(name, tmp_path, warm_course):
     subs = tmp_path / "subs"
+    warm_course(name, tmp_path / "course")
     write_submission(subs, "solved", name, solved(name))
     write_submission(subs, "blank", name, blank(name))
     results = grading.autograde(SOLUTIONS / name, subs, tmp_path / "course", progress=False,
@@ -140,8 +143,9 @@ def test_other_assignments_full_marks_and_zero(name, tmp_path):
     assert results["blank"]["auto_score"] == 0 and results["blank"]["status"] == "graded"
 
 
-def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path):
+def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path, warm_course):
     subs = tmp_path / "subs"
+    warm_course("03_softmax", tmp_path / "course")
     write_submission(subs, "solved", "03_softmax", solved("03_softmax"))
     hang = solved("03_softmax")
     hang["cells"][2]["source"] += "\nwhile True:\n    pass\n"  # the locked setup cell: restored
@@ -157,3 +161,30 @@ def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path):
     assert results["solved"]["status"] == "graded"
     assert results["solved"]["auto_score"] == results["solved"]["auto_max"]
     assert results["hangs"]["auto_score"] == 0 and results["hangs"]["auto_max"] == 8
+
+
+def test_a_name_that_is_no_id_and_a_submission_without_a_readable_time_break_nothing(tmp_path, warm_course):
+    import os
+    course = warm_course("03_softmax", tmp_path / "course")
+    subs = tmp_path / "subs"
+    write_submission(subs, "ann", "03_softmax", blank("03_softmax"))
+    os.rename(subs / "ann", os.path.join(bytes(subs), b"bad\xff"))  # not UTF-8: the shell shows bad?
+    write_submission(subs, "ann", "03_softmax", blank("03_softmax"))
+    said = []
+
+    def strict_log(message):  # a terminal that takes only UTF-8
+        message.encode("utf-8")
+        said.append(message)
+
+    quiet = dict(progress=False, feedback=False, log=strict_log)
+    grading.autograde(SOLUTIONS / "03_softmax", subs, course, **quiet)
+    # the student's own `nbgrader submit` writes timestamp.txt: a zone nbgrader would drop
+    (course / "submitted" / "ann" / "03_softmax" / "timestamp.txt").write_text("2026-12-03 17:00:00 PST")
+    results = grading.autograde(SOLUTIONS / "03_softmax", None, course, **quiet)
+    assert grading.NO_TIME in results["ann"]["integrity"]
+    assert results["bad\\udcff"]["status"] == "rejected" and any("bad\\udcff" in s for s in said)
+    with open(grading.export_final(course, "03_softmax", results, tmp_path / "final.csv"), newline="") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    assert rows["ann"]["submitted_at"] == "unknown" and rows["ann"]["late_penalty"] == "0"
+    assert rows["bad\\udcff"]["status"] == "rejected"
+    grading.export_csv(results, tmp_path / "grades.csv")

@@ -45,3 +45,12 @@ def test_a_header_that_claims_more_than_the_budget_allocates_nothing():
 def test_truncated_or_garbled_messages_are_errors(data):
     with pytest.raises(handoff.HandoffError):
         handoff.decode(data)
+
+
+@pytest.mark.parametrize("shape", ["(0, -5, -5)", "(-1,)", "(2, -3)"])
+def test_a_forged_header_with_an_impossible_shape_is_a_handoff_error(shape):
+    header = b'{"meta": {}, "arrays": ["out0"]}'
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + (
+        f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}".ljust(117) + "\n").encode()
+    with pytest.raises(handoff.HandoffError):
+        handoff.decode(handoff.MAGIC + struct.pack("<Q", len(header)) + header + npy + b"\0" * 48)

@@ -248,11 +248,12 @@ def test_the_solution_passes_the_same_checks(name):
         assert decisive_problems(name, nb, gid) == [], gid
 
 
-def test_graded_end_to_end_a_forward_mistake_costs_only_the_forwards_points(tmp_path):
+def test_graded_end_to_end_a_forward_mistake_costs_only_the_forwards_points(tmp_path, warm_course):
     from autograder import grading
     from notebook_tools import write_submission
     mistake = next(m for m in CORPUS if m.name == "batch variance with ddof=1")
     write_submission(tmp_path / "subs", "ada", mistake.assignment, json.dumps(with_mistake(mistake)))
+    warm_course(mistake.assignment, tmp_path / "course")
     results = grading.autograde(SOLUTIONS / mistake.assignment, tmp_path / "subs", tmp_path / "course",
                                 progress=False, feedback=False, log=lambda *_: None)
     tests = {k.split(":")[1]: v for k, v in results["ada"]["tests"].items()}

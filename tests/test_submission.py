@@ -87,3 +87,37 @@ def test_a_decisive_run_gets_the_setup_and_answers_above_its_test_and_its_hidden
     assert submission.hidden_code(source_nb, "test-vectorized").strip().endswith(
         'checks.answer("test-vectorized", svm_loss_vectorized)')
     assert (ASSIGNMENTS / "02_svm" / "02_svm.ipynb").exists()
+
+
+def test_names_that_are_no_id_are_refused_under_a_name_that_can_be_logged_and_exported(tmp_path):
+    for raw in (b"bad\xff", b"esc\x1b[31m", b"tab\tname"):
+        os.makedirs(os.path.join(bytes(tmp_path), raw))
+    (tmp_path / "ann").mkdir()
+    found, refused = submission.find_submissions(tmp_path)
+    assert list(found) == ["ann"]
+    assert sorted(refused) == ["bad\\udcff", "esc\\x1b[31m", "tab\\tname"]
+    for name, reason in refused.items():
+        (name + reason).encode("ascii")  # nothing a strict log or a CSV writer could choke on
+
+
+def test_a_submission_time_is_read_only_from_a_clean_timestamp(tmp_path):
+    from datetime import datetime
+
+    from autograder.collect import submission_time
+    cases = {"2026-12-01 10:30:00.000000 UTC": datetime(2026, 12, 1, 10, 30),
+             "2026-12-01 10:30:00 PST": None,  # a zone the parser would drop, reading it as UTC
+             "9999999999999999999999": None, "yesterday": None, "": None, "x" * 5000: None}
+    for i, (text, expected) in enumerate(cases.items()):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        (folder / "timestamp.txt").write_text(text)
+        assert submission_time(folder) == expected, text
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").mkdir()
+    os.symlink(tmp_path / "0" / "timestamp.txt", tmp_path / "link" / "timestamp.txt")
+    (tmp_path / "none").mkdir()
+    assert submission_time(tmp_path / "link") is None and submission_time(tmp_path / "none") is None
+    fifo_folder = tmp_path / "fifo-folder"
+    fifo_folder.mkdir()
+    os.mkfifo(fifo_folder / "timestamp.txt")
+    assert submission_time(fifo_folder) is None

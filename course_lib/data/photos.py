@@ -1,12 +1,13 @@
 """Two colour photos that ship with scikit-learn (a Chinese temple and a flower), for demos of
 what a convolution filter does to a real image."""
 import numpy as np
-from sklearn.datasets import load_sample_images
 
 
 def load_sample_photos(size=200, dtype=np.float64):
     """Both photos as (2, 3, size, size), values 0..255: a centred square crop, downsampled by
     averaging whole blocks of pixels, then cut to size."""
+    from sklearn.datasets import load_sample_images  # here: scikit-learn takes ~0.9 s to import
+
     photos = []
     for image in load_sample_images().images:
         h, w, _ = image.shape
