@@ -86,15 +86,3 @@ def warm_course(tmp_path_factory):
         shutil.copytree(made[assignment], dest, symlinks=True)  # copy2: mtimes kept, caches valid
         return dest
     return copy_to
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist's loadgroup (pyproject's addopts), the tests that share a module-scoped
-    fixture (a graded class: minutes of work) run on one worker, so that it is made once."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        shared = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
-                        if defs and defs[-1].scope == "module")
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))
