@@ -435,8 +435,8 @@ WITHHOLD = {
     # a receptive field): a conv test lacks both, as the pool test does
     "conv": _in(LAYERS, "conv_forward", "conv_backward") + _in(NP, "conv_forward", "conv_backward")
     + _in(NB, "conv_forward", "_im2col", "conv_backward", "_col2im"),
-    "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "maxpool_forward", "maxpool_backward")
-    + _in(NB, "maxpool_forward", "maxpool_backward", "_maxpool", "_maxpool_grad"),
+    "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
+    + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"),
     "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
     # a class-visualisation step without its L2 term is a fooling step, and the other way round
     "ascent": _in("netvis.py", "fooling_image", "class_visualization_step", "class_visualization"),

@@ -84,8 +84,8 @@ def pool_case(x_shape, dtype, repeat):
         (x_shape[0], x_shape[1], x_shape[2] // 2, x_shape[3] // 2)).astype(dtype)
 
     def ours(k=FAST):
-        _, argmax = k.maxpool_forward(x, 2, 2, 2)
-        k.maxpool_backward(dout, argmax, x.shape, x.dtype, 2, 2, 2)
+        _, argmax = k.max_pool_forward(x, 2, 2, 2)
+        k.max_pool_backward(dout, argmax, x.shape, x.dtype, 2, 2, 2)
 
     first_call(f"max pool fwd+bwd {np.dtype(dtype).name}", ours)
     times = {"course_lib numba": median_time(ours, repeat),

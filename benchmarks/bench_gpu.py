@@ -75,8 +75,8 @@ def pool(x_shape, dtype, repeat):
     dd = CK.to_backend(np.ones((x_shape[0], x_shape[1], x_shape[2] // 2, x_shape[3] // 2), dtype))
 
     def ours():
-        _, argmax = CK.maxpool_forward(xd, 2, 2, 2)
-        CK.maxpool_backward(dd, argmax, x.shape, x.dtype, 2, 2, 2)
+        _, argmax = CK.max_pool_forward(xd, 2, 2, 2)
+        CK.max_pool_backward(dd, argmax, x.shape, x.dtype, 2, 2, 2)
 
     times = {"course_lib cuda": timed(ours, repeat, cuda.synchronize)}
     if TORCH_CUDA:

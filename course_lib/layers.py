@@ -140,7 +140,7 @@ def max_pool_forward(x, pool_param, backend=None):
         raise InvalidGeometryError(f"{where} with x {x.shape}, a {ph}x{pw} window and stride "
                                    f"{stride}: {err}") from None
     name, k = _run(backend)
-    out, argmax = k.maxpool_forward(x, ph, pw, stride)
+    out, argmax = k.max_pool_forward(x, ph, pw, stride)
     return out, (name, x.shape, x.dtype, argmax, (ph, pw, stride))
 
 
@@ -148,7 +148,7 @@ def max_pool_backward(dout, cache, backend=None):
     """Returns dx: each upstream gradient lands on the (first) maximum of its window."""
     name, x_shape, dtype, argmax, geometry = cache
     _check_dout("max_pool_backward", dout, argmax.shape, dtype)
-    return _run(backend or name)[1].maxpool_backward(dout, argmax, x_shape, dtype, *geometry)
+    return _run(backend or name)[1].max_pool_backward(dout, argmax, x_shape, dtype, *geometry)
 
 
 # ---------------------------------------------------------------- batch normalisation

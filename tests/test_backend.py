@@ -48,10 +48,3 @@ def test_explicit_backend_argument_and_cache_remembers_it(monkeypatch, rng):
     assert cache[0] == "numpy"
     layers.relu_backward(np.ones_like(x), cache)  # the active backend is numba, the cache says numpy
     assert calls == ["numpy"]
-
-
-def test_same_function_names_in_every_backend():
-    public = lambda m: {n for n in dir(m) if not n.startswith("_") and callable(getattr(m, n))}  # noqa: E731
-    names = public(kernels("numpy")) - {"sliding_window_view"}
-    missing = names - public(kernels("numba"))
-    assert not missing, f"numba backend lacks {missing}"

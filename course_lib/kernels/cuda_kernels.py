@@ -163,9 +163,9 @@ def _block_sum(cache, tid, value):
     return total
 
 
-def _typed_kernels(nbtype):
-    """The kernels whose shared memory needs a compile-time dtype, built once per float type."""
-
+# Shared arrays need their dtype at compile time: each factory below builds its kernel for one
+# float type, and _TYPED holds both builds.
+def _gemm_kernel(nbtype):
     @cuda.jit
     def gemm(a, b, c, trans_a, trans_b):
         """c = op(a) @ op(b), op = transpose where asked; TILE x TILE threads per block."""
@@ -195,6 +195,10 @@ def _typed_kernels(nbtype):
         if row < m and col < n:
             c[row, col] = acc
 
+    return gemm
+
+
+def _column_sums_kernel(nbtype):
     @cuda.jit
     def column_sums(a, out):
         """out[j] = sum over rows of a[:, j]; one block per column."""
@@ -207,6 +211,10 @@ def _typed_kernels(nbtype):
         if tid == 0:
             out[j] = total
 
+    return column_sums
+
+
+def _conv_dw_kernel(nbtype):
     @cuda.jit
     def conv_dw(x, dout, stride, pad, dw):
         """dw[f, c, i, j] = sum over n, oh, ow of dout[n, f, oh, ow] * padded x; a block per weight."""
@@ -233,6 +241,10 @@ def _typed_kernels(nbtype):
         if tid == 0:
             dw[f, c, i, j] = total
 
+    return conv_dw
+
+
+def _channel_sums_kernel(nbtype):
     @cuda.jit
     def channel_sums(dout, out):
         """out[f] = sum over n, h, w of dout[n, f, h, w]; one block per channel."""
@@ -246,6 +258,10 @@ def _typed_kernels(nbtype):
         if tid == 0:
             out[f] = total
 
+    return channel_sums
+
+
+def _batchnorm_stats_kernel(nbtype):
     @cuda.jit
     def batchnorm_stats(x, eps, mean, var, inv_std):
         """Mean and (biased) variance of each column, two passes; one block per column."""
@@ -266,6 +282,10 @@ def _typed_kernels(nbtype):
             var[j] = total / x.dtype.type(n)
             inv_std[j] = x.dtype.type(1) / math.sqrt(var[j] + eps)
 
+    return batchnorm_stats
+
+
+def _batchnorm_param_grads_kernel(nbtype):
     @cuda.jit
     def batchnorm_param_grads(dout, xhat, dgamma, dbeta):
         """dbeta[j] = sum of dout[:, j], dgamma[j] = sum of dout[:, j] * xhat[:, j]."""
@@ -284,13 +304,19 @@ def _typed_kernels(nbtype):
         if tid == 0:
             dgamma[j] = total
 
-    return gemm, column_sums, conv_dw, channel_sums, batchnorm_stats, batchnorm_param_grads
+    return batchnorm_param_grads
 
 
-_NAMES = ("gemm", "column_sums", "conv_dw", "channel_sums", "batchnorm_stats",
-          "batchnorm_param_grads")
-_TYPED = {np.dtype(np.float32): dict(zip(_NAMES, _typed_kernels(float32))),
-          np.dtype(np.float64): dict(zip(_NAMES, _typed_kernels(float64)))}
+_SHARED_MEMORY_KERNELS = {
+    "gemm": _gemm_kernel,
+    "column_sums": _column_sums_kernel,
+    "conv_dw": _conv_dw_kernel,
+    "channel_sums": _channel_sums_kernel,
+    "batchnorm_stats": _batchnorm_stats_kernel,
+    "batchnorm_param_grads": _batchnorm_param_grads_kernel,
+}
+_TYPED = {np.dtype(dtype): {name: make(nbtype) for name, make in _SHARED_MEMORY_KERNELS.items()}
+          for dtype, nbtype in ((np.float32, float32), (np.float64, float64))}
 
 
 def _typed(name, dtype):
@@ -410,7 +436,7 @@ def conv_backward(dout, x, w, stride, pad):
 
 # ---------------------------------------------------------------- max pooling
 @cuda.jit
-def _maxpool(x, pool_h, pool_w, stride, out, argmax):
+def _max_pool(x, pool_h, pool_w, stride, out, argmax):
     idx = cuda.grid(1)
     if idx >= out.size:
         return
@@ -430,7 +456,7 @@ def _maxpool(x, pool_h, pool_w, stride, out, argmax):
 
 
 @cuda.jit
-def _maxpool_grad(dout, argmax, pool_h, pool_w, stride, dx):
+def _max_pool_grad(dout, argmax, pool_h, pool_w, stride, dx):
     """One thread per input pixel: add the gradient of every window whose maximum it was."""
     idx = cuda.grid(1)
     if idx >= dx.size:
@@ -456,21 +482,21 @@ def _maxpool_grad(dout, argmax, pool_h, pool_w, stride, dx):
     dx[n, c, ih, iw] = acc
 
 
-def maxpool_forward(x, pool_h, pool_w, stride):
+def max_pool_forward(x, pool_h, pool_w, stride):
     on_device = is_device(x)
     xd = to_backend(x)
     n, c, h, w = x.shape
     shape = (n, c, (h - pool_h) // stride + 1, (w - pool_w) // stride + 1)
     out, argmax = _empty(shape, x.dtype), _empty(shape, np.intp)
-    _maxpool[_blocks(out.size), THREADS](xd, pool_h, pool_w, stride, out, argmax)
+    _max_pool[_blocks(out.size), THREADS](xd, pool_h, pool_w, stride, out, argmax)
     return _result(on_device, out, argmax)
 
 
-def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
+def max_pool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
     on_device = is_device(dout)
     dd, ad = to_backend(dout), to_backend(argmax)
     dx = _empty(x_shape, dtype)
-    _maxpool_grad[_blocks(dx.size), THREADS](dd, ad, pool_h, pool_w, stride, dx)
+    _max_pool_grad[_blocks(dx.size), THREADS](dd, ad, pool_h, pool_w, stride, dx)
     return _result(on_device, dx)
 
 

@@ -225,7 +225,7 @@ def conv_backward(dout, x, w, stride, pad):
 
 # ---------------------------------------------------------------- max pooling
 @njit(**_JIT)
-def _maxpool(x, pool_h, pool_w, stride, out, argmax):
+def _max_pool(x, pool_h, pool_w, stride, out, argmax):
     """x, out and argmax are (N*C, H, W)-shaped stacks of planes; one thread per plane."""
     n_planes, h_out, w_out = out.shape
     w = x.shape[2]
@@ -248,7 +248,7 @@ def _maxpool(x, pool_h, pool_w, stride, out, argmax):
 
 
 @njit(**_JIT)
-def _maxpool_grad(dout, argmax, dx):
+def _max_pool_grad(dout, argmax, dx):
     for t in prange(dout.shape[0]):
         src = dout[t]
         idx = argmax[t]
@@ -257,21 +257,21 @@ def _maxpool_grad(dout, argmax, dx):
             dst[idx[k]] += src[k]
 
 
-def maxpool_forward(x, pool_h, pool_w, stride):
+def max_pool_forward(x, pool_h, pool_w, stride):
     n, c, h, w = x.shape
     h_out = (h - pool_h) // stride + 1
     w_out = (w - pool_w) // stride + 1
     out = np.empty((n * c, h_out, w_out), x.dtype)
     argmax = np.empty((n * c, h_out, w_out), np.intp)
-    _maxpool(np.ascontiguousarray(x).reshape(n * c, h, w), pool_h, pool_w, stride, out, argmax)
+    _max_pool(np.ascontiguousarray(x).reshape(n * c, h, w), pool_h, pool_w, stride, out, argmax)
     return out.reshape(n, c, h_out, w_out), argmax.reshape(n, c, h_out, w_out)
 
 
-def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
+def max_pool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
     """The geometry arguments are unused here: argmax already says where each gradient goes."""
     n, c, h, w = x_shape
     dx = np.zeros((n * c, h * w), dtype)
-    _maxpool_grad(np.ascontiguousarray(dout).reshape(n * c, -1),
+    _max_pool_grad(np.ascontiguousarray(dout).reshape(n * c, -1),
                   np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
     return dx.reshape(x_shape)
 

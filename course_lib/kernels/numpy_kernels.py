@@ -68,7 +68,7 @@ def conv_backward(dout, x, w, stride, pad):
 
 
 # ---------------------------------------------------------------- max pooling
-def maxpool_forward(x, pool_h, pool_w, stride):
+def max_pool_forward(x, pool_h, pool_w, stride):
     """Max over each window, and where it came from.
 
     Returns (out, argmax): argmax[n, c, i, j] is the flat index h * W + w, within the input plane
@@ -85,7 +85,7 @@ def maxpool_forward(x, pool_h, pool_w, stride):
     return out, rows * w + cols
 
 
-def maxpool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
+def max_pool_backward(dout, argmax, x_shape, dtype, pool_h, pool_w, stride):
     """Route each upstream gradient to the input pixel that won its window (windows may overlap;
     the pool geometry is implied by argmax here, the GPU kernel needs it)."""
     n, c, h, w = x_shape
