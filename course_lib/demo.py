@@ -9,15 +9,14 @@ import numpy as np
 
 from .classifiers import (KNearestNeighbor, LinearSVM, Softmax, ThreeLayerConvNet, TwoLayerNet,
                           cross_validate_k)
-from .data import add_bias_column, get_digits_data
+from .data import add_bias_column, as_rows, get_digits_data
 from .solver import Solver
 
 
 def digits_splits(seed=0):
     """Images (N, 1, 8, 8) scaled to [0, 1] and mean-subtracted, and the same as flat rows."""
     images = get_digits_data(seed=seed)
-    rows = {k: (v.reshape(len(v), -1) if k.startswith("X_") else v) for k, v in images.items()}
-    return images, rows
+    return images, as_rows(images)
 
 
 def _result(name, setting, model_predict, data, started):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from course_lib.classifiers import (KNearestNeighbor, LinearSVM, Softmax, cross_validate_k,
-                                    predict_labels, softmax_loss_naive, softmax_loss_vectorized,
+                                    l1_distances, predict_labels, softmax_loss_naive, softmax_loss_vectorized,
                                     svm_loss_naive, svm_loss_vectorized)
 from course_lib.gradcheck import eval_numerical_gradient, rel_error
 
@@ -15,6 +15,16 @@ def test_three_distance_methods_agree(backend, rng):
     np.testing.assert_allclose(two, brute, rtol=1e-12)
     np.testing.assert_allclose(knn.compute_distances_one_loop(X), brute, rtol=1e-12)
     np.testing.assert_allclose(knn.compute_distances_no_loops(X), brute, rtol=1e-10)
+
+
+@pytest.mark.parametrize("budget", [3 * 4 * 5 * 8, 1, 2 ** 30])  # 3 rows at a time, 1, all
+def test_l1_distances_a_few_rows_at_a_time(rng, budget):
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((4, 5))
+    expected = [[sum(abs(a[i, d] - b[j, d]) for d in range(5)) for j in range(4)] for i in range(7)]
+    np.testing.assert_allclose(l1_distances(a, b, budget_bytes=budget), expected, rtol=1e-12)
+    assert l1_distances(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32
+    with pytest.raises(ValueError, match=r"\(7, 5\).*\(4, 6\)"):
+        l1_distances(a, rng.standard_normal((4, 6)))
 
 
 def test_vote_ties_go_to_the_smallest_label():

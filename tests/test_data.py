@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from course_lib.data import (DownloadError, add_bias_column, download_cifar10, get_cifar10_data,
+from course_lib.data import (DownloadError, add_bias_column, as_rows, download_cifar10, get_cifar10_data,
                              get_digits_data, load_cifar10, load_digits, load_sample_photos, split,
                              subtract_mean)
 from course_lib.data import cifar10
@@ -51,6 +51,16 @@ def test_subtract_mean_and_bias_trick():
     np.testing.assert_array_equal(data["X_val"], [[0.0, 0.0]])
     np.testing.assert_array_equal(data["mean"], [2.0, 4.0])
     np.testing.assert_array_equal(add_bias_column(np.zeros((2, 3)))[:, -1], [1.0, 1.0])
+
+
+def test_as_rows_flattens_the_image_sets_only():
+    images = {"X_train": np.arange(24.0).reshape(2, 3, 2, 2), "y_train": np.array([0, 1]),
+              "image_shape": (3, 2, 2), "X_val": np.zeros((1, 1, 8, 8), np.float32)}
+    rows = as_rows(images)
+    assert rows["X_train"].shape == (2, 12) and rows["X_val"].shape == (1, 64)
+    assert rows["X_val"].dtype == np.float32 and rows["X_train"][1, 0] == 12.0
+    assert rows["y_train"] is images["y_train"] and rows["image_shape"] == (3, 2, 2)
+    assert images["X_train"].ndim == 4  # a new dict: the images are still images
 
 
 def test_sample_photos():

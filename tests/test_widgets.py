@@ -19,12 +19,6 @@ def test_knn_report_matches_the_classifier(rows):
     np.testing.assert_array_equal(report["neighbours"], np.argsort(dists[7], kind="stable")[:3])
 
 
-def test_l1_distances(rng):
-    a, b = rng.standard_normal((7, 5)), rng.standard_normal((4, 5))
-    np.testing.assert_allclose(widgets.l1_distances(a, b, chunk=3),
-                               np.abs(a[:, None] - b[None]).sum(axis=2))
-
-
 def test_knn_panel_reacts_to_its_controls(rows):
     panel = widgets.knn_panel(rows["X_train"], rows["y_train"], rows["X_test"], rows["y_test"],
                               (1, 8, 8), [str(i) for i in range(10)])
@@ -70,11 +64,11 @@ def test_train_linear_stops_on_divergence(rows):
 
 def test_conv_panel_recomputes_and_explains(tmp_path):
     panel = widgets.conv_panel(size=7, filter_size=3, stride=1)
-    assert panel.result["output"] == 5 and "= <b>5</b>" in panel.report.value
+    assert panel.result["output"] == 5 and "= <b>5</b>" in panel.status.value
     panel.controls["stride"].value = 2
-    assert panel.result["output"] == 3 and "3x3x4" in panel.report.value
+    assert panel.result["output"] == 3 and "3x3x4" in panel.status.value
     panel.controls["stride"].value = 3
-    assert not panel.result["valid"] and "impossible" in panel.report.value
+    assert not panel.result["valid"] and "impossible" in panel.status.value
     widgets.conv_figure(panel.result).savefig(tmp_path / "invalid.png")
 
 

@@ -57,6 +57,21 @@ class KNearestNeighbor:
         return predict_labels(compute[num_loops](X), self.y_train, k)
 
 
+def l1_distances(X, X_train, budget_bytes=64 * 2 ** 20):
+    """dists[i, j] = sum |X[i] - X_train[j]| (Manhattan distances), for a few test rows at a time:
+    their (rows, N, D) difference stays within budget_bytes (CIFAR-10's whole training set for
+    one test row is 5000 x 3072 floats, 123 MB in float64, so then rows go one by one)."""
+    validate.float_array("X", X, 2, "l1_distances")
+    validate.float_array("X_train", X_train, 2, "l1_distances")
+    validate.shape_matches("l1_distances", "the feature dimension D", "X", X.shape, "X_train",
+                           X_train.shape, X.shape[1:], X_train.shape[1:])
+    rows = max(1, budget_bytes // max(1, X_train.size * X.itemsize))
+    dists = np.empty((X.shape[0], X_train.shape[0]), X.dtype)
+    for start in range(0, X.shape[0], rows):
+        dists[start:start + rows] = np.abs(X[start:start + rows, None, :] - X_train[None]).sum(axis=2)
+    return dists
+
+
 def predict_labels(dists, y_train, k=1):
     """Majority vote among the k nearest training labels for each row of dists (M, N).
 

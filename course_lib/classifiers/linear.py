@@ -18,6 +18,11 @@ def _check(W, X, y, where):
     return validate.labels(y, X.shape[0], W.shape[1], where)
 
 
+def _regularised(W, data_loss, data_dW, reg):
+    """Add the L2 term reg * sum(W**2) and its gradient 2 * reg * W; the loss in W's dtype."""
+    return W.dtype.type(data_loss + reg * np.sum(W * W)), data_dW + 2 * reg * W
+
+
 def svm_loss_naive(W, X, y, reg):
     """Multiclass SVM loss with explicit loops (the readable version)."""
     y = _check(W, X, y, "svm_loss_naive")
@@ -34,16 +39,14 @@ def svm_loss_naive(W, X, y, reg):
                 loss += margin
                 dW[:, j] += X[i]
                 dW[:, y[i]] -= X[i]
-    loss = loss / num_train + reg * np.sum(W * W)
-    dW = dW / num_train + 2 * reg * W
-    return W.dtype.type(loss), dW
+    return _regularised(W, loss / num_train, dW / num_train, reg)
 
 
 def svm_loss_vectorized(W, X, y, reg, backend=None):
     """The same loss and gradient without loops: one product for the scores, one for dW."""
     y = _check(W, X, y, "svm_loss_vectorized")
     loss, dscores = kernels(backend).svm_loss(X @ W, y)
-    return W.dtype.type(loss + reg * np.sum(W * W)), X.T @ dscores + 2 * reg * W
+    return _regularised(W, loss, X.T @ dscores, reg)
 
 
 def softmax_loss_naive(W, X, y, reg):
@@ -59,15 +62,13 @@ def softmax_loss_naive(W, X, y, reg):
         loss -= np.log(probs[y[i]])
         for j in range(num_classes):
             dW[:, j] += (probs[j] - (j == y[i])) * X[i]
-    loss = loss / num_train + reg * np.sum(W * W)
-    dW = dW / num_train + 2 * reg * W
-    return W.dtype.type(loss), dW
+    return _regularised(W, loss / num_train, dW / num_train, reg)
 
 
 def softmax_loss_vectorized(W, X, y, reg, backend=None):
     y = _check(W, X, y, "softmax_loss_vectorized")
     loss, dscores = kernels(backend).softmax_loss(X @ W, y)
-    return W.dtype.type(loss + reg * np.sum(W * W)), X.T @ dscores + 2 * reg * W
+    return _regularised(W, loss, X.T @ dscores, reg)
 
 
 class LinearClassifier:
@@ -80,10 +81,11 @@ class LinearClassifier:
         self.rng = np.random.default_rng(seed)
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
-              verbose=False):
-        """Minibatch SGD (batches drawn with replacement). Returns the loss at every iteration."""
+              verbose=False, num_classes=None):
+        """Minibatch SGD (batches drawn with replacement). Returns the loss at every iteration.
+        num_classes: the columns of a new W (default: the largest label in y, plus one)."""
         validate.float_array("X", X, 2, "LinearClassifier.train")
-        num_classes = int(np.max(y)) + 1
+        num_classes = num_classes or int(np.max(y)) + 1
         if self.W is None:
             self.W = (0.001 * self.rng.standard_normal((X.shape[1], num_classes))).astype(X.dtype)
         history = []

@@ -5,8 +5,8 @@ from .cifar10 import (CIFAR10_MD5, CIFAR10_URL, DownloadError, download_cifar10,
 from .digits import get_digits_data, load_digits
 from .course import get_dataset
 from .photos import load_sample_photos
-from .preprocess import add_bias_column, split, subtract_mean
+from .preprocess import add_bias_column, as_rows, split, subtract_mean
 
 __all__ = ["get_dataset", "CIFAR10_MD5", "CIFAR10_URL", "DownloadError", "download_cifar10", "get_cifar10_data",
            "load_cifar10", "get_digits_data", "load_digits", "load_sample_photos", "add_bias_column",
-           "split", "subtract_mean"]
+           "as_rows", "split", "subtract_mean"]

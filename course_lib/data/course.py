@@ -3,7 +3,7 @@ import numpy as np
 
 from .cifar10 import DownloadError, get_cifar10_data
 from .digits import get_digits_data
-from .preprocess import add_bias_column
+from .preprocess import add_bias_column, as_rows
 
 DATASETS = ("digits", "cifar10")
 
@@ -28,8 +28,7 @@ def get_dataset(name="digits", rows=False, bias=False, cifar_sizes=(49000, 1000,
         data = get_digits_data(dtype=dtype)
     data["image_shape"] = data["X_train"].shape[1:]
     if rows or bias:
-        for key in [k for k in data if k.startswith("X_")]:
-            data[key] = data[key].reshape(len(data[key]), -1)
-            if bias:
-                data[key] = add_bias_column(data[key])
+        data = as_rows(data)
+    if bias:
+        data = {k: add_bias_column(v) if k.startswith("X_") else v for k, v in data.items()}
     return data

@@ -4,7 +4,7 @@ from importlib import resources
 
 import numpy as np
 
-from .preprocess import split, subtract_mean
+from .preprocess import as_rows, split, subtract_mean
 
 NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(d) for d in range(10))
@@ -28,9 +28,9 @@ def get_digits_data(num_train=1257, num_val=180, num_test=360, num_dev=100, seed
     X, y = load_digits(dtype)
     if scale:
         X = X / dtype(16)
-    if flatten:
-        X = X.reshape(len(X), -1)
     data = split(X, y, num_train, num_val, num_test, num_dev, seed)
+    if flatten:
+        data = as_rows(data)
     if mean_subtract:
         data = subtract_mean(data)
     data["class_names"] = CLASS_NAMES

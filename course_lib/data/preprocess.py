@@ -37,6 +37,11 @@ def subtract_mean(data, keys=("X_train", "X_val", "X_test", "X_dev")):
     return out
 
 
+def as_rows(data):
+    """The same splits with every image set X_* flattened to rows (N, D), in a new dict."""
+    return {k: v.reshape(len(v), -1) if k.startswith("X_") else v for k, v in data.items()}
+
+
 def add_bias_column(X):
     """The bias trick: append a column of ones so that W's last row acts as the bias."""
     return np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])

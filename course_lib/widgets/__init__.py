@@ -6,11 +6,11 @@ callback ever fires. A panel only reads its controls, calls the function and dra
 an Output area.
 """
 from .conv import conv_figure, conv_panel
-from .knn import KnnExplorer, knn_panel, knn_report, l1_distances, neighbours_figure
+from .knn import KnnExplorer, knn_panel, knn_report, neighbours_figure
 from .linear import linear_panel, train_linear
 from .nets import net_panel, train_net
 from .netvis import class_visualization_panel
 
 __all__ = ["KnnExplorer", "class_visualization_panel", "conv_figure", "conv_panel", "knn_panel",
-           "knn_report", "l1_distances", "linear_panel", "neighbours_figure", "net_panel",
+           "knn_report", "linear_panel", "neighbours_figure", "net_panel",
            "train_linear", "train_net"]

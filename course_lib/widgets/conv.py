@@ -1,9 +1,8 @@
 """The conv arithmetic explorer (assignment 2.3): input size, filter size, stride, padding and
 number of filters in; output size, parameters and memory out, with the windows drawn along one row
 of the padded input, and an impossible stride explained."""
-from IPython.display import display
-
 from ..sizes import conv_arithmetic
+from .panel import draw, layout
 
 
 def _describe(r):
@@ -60,20 +59,17 @@ def conv_panel(size=7, filter_size=3, stride=1, pad=0, filters=4, channels=3):
         "filters": w.IntSlider(value=filters, min=1, max=256, description="filters K"),
         "channels": w.IntSlider(value=channels, min=1, max=64, description="depth C"),
     }
-    report, out = w.HTML(), w.Output()
+    status, out = w.HTML(), w.Output()
 
     def update(_=None):
         result = conv_arithmetic(**{name: c.value for name, c in controls.items()})
-        report.value = _describe(result)
-        out.clear_output(wait=True)
-        with out:
-            display(conv_figure(result))
+        status.value = _describe(result)
+        draw(out, conv_figure(result))
         panel.result = result
 
     for control in controls.values():
         control.observe(update, names="value")
     c = list(controls.values())
-    panel = w.VBox([w.HBox(c[:3]), w.HBox(c[3:]), report, out])
-    panel.controls, panel.report = controls, report
+    panel = layout([c[:3], c[3:]], status, out, controls=controls, result=None)
     update()
     return panel

@@ -1,18 +1,10 @@
 """The k-nearest-neighbour panel (assignment 1.1): distances once per metric, then votes."""
 import numpy as np
-from IPython.display import display
 
-from ..classifiers.knn import KNearestNeighbor, predict_labels
+from ..classifiers.knn import KNearestNeighbor, l1_distances, predict_labels
+from .panel import draw, layout
 
 METRICS = ("L2", "L1")
-
-
-def l1_distances(X, X_train, chunk=256):
-    """Manhattan distances between rows, computed in chunks of test rows to bound memory."""
-    out = np.empty((X.shape[0], X_train.shape[0]), X.dtype)
-    for start in range(0, X.shape[0], chunk):
-        out[start:start + chunk] = np.abs(X[start:start + chunk, None, :] - X_train[None]).sum(axis=2)
-    return out
 
 
 class KnnExplorer:
@@ -76,20 +68,16 @@ def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=
     k = w.IntSlider(value=1, min=1, max=max_k, description="k")
     metric = w.Dropdown(options=METRICS, value="L2", description="distance")
     index = w.IntSlider(value=0, min=0, max=len(X_test) - 1, description="test image")
-    status = w.HTML()
-    out = w.Output()
+    status, out = w.HTML(), w.Output()
 
     def update(_=None):
         report = explorer.report(k.value, metric.value, index.value)
         status.value = (f"<b>accuracy</b> {report['accuracy']:.3f} with k={k.value}, "
                         f"{metric.value} distance")
-        out.clear_output(wait=True)
-        with out:
-            display(neighbours_figure(explorer, report, index.value, image_shape, class_names))
+        draw(out, neighbours_figure(explorer, report, index.value, image_shape, class_names))
 
     for control in (k, metric, index):
         control.observe(update, names="value")
     update()
-    panel = w.VBox([w.HBox([k, metric, index]), status, out])
-    panel.explorer, panel.status = explorer, status
-    return panel
+    return layout([[k, metric, index]], status, out, controls={"k": k, "metric": metric, "index": index},
+                  explorer=explorer)

@@ -3,12 +3,13 @@ weight scale, regularisation, dropout keep probability and batch norm, with live
 import time
 
 import numpy as np
-from IPython.display import display
 
 from .. import vis
 from ..classifiers.nets import FullyConnectedNet
+from ..data.preprocess import as_rows
 from ..optim import RULES
 from ..solver import Solver
+from .panel import action_button, draw, layout
 
 
 def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, weight_scale=1e-2,
@@ -17,14 +18,13 @@ def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, 
     """Train a FullyConnectedNet on data (rows) with the Solver. on_progress(solver) is called as
     training goes. Returns {"model", "solver", "val_acc", "diverged"}: a learning rate too large
     for the weights stops training with the reason in "diverged" instead of raising."""
-    X_train = data["X_train"].reshape(len(data["X_train"]), -1)
-    rows = {"X_train": X_train.astype(dtype), "y_train": data["y_train"],
-            "X_val": data["X_val"].reshape(len(data["X_val"]), -1).astype(dtype),
-            "y_val": data["y_val"]}
+    flat = as_rows({k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")})
+    rows = {k: v.astype(dtype) if k.startswith("X_") else v for k, v in flat.items()}
     num_classes = int(max(rows["y_train"].max(), rows["y_val"].max())) + 1
-    model = FullyConnectedNet(list(hidden_dims), input_dim=X_train.shape[1], num_classes=num_classes,
-                              dropout_keep_ratio=keep, normalization=normalization, reg=reg,
-                              weight_scale=weight_scale, dtype=dtype, seed=seed)
+    model = FullyConnectedNet(list(hidden_dims), input_dim=rows["X_train"].shape[1],
+                              num_classes=num_classes, dropout_keep_ratio=keep,
+                              normalization=normalization, reg=reg, weight_scale=weight_scale,
+                              dtype=dtype, seed=seed)
     solver = Solver(model, rows, update_rule=update_rule,
                     optim_config={"learning_rate": learning_rate}, num_epochs=epochs,
                     batch_size=batch_size, print_every=20, verbose=False, seed=seed,
@@ -57,32 +57,25 @@ def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_
         "keep": w.FloatSlider(value=keep, min=0.1, max=1.0, step=0.05, description="keep prob."),
         "batchnorm": w.Checkbox(value=batchnorm, description="batch norm"),
     }
-    button = w.Button(description="Train", button_style="primary")
     status, curves = w.HTML(), w.Output()
 
     def show(solver):
-        curves.clear_output(wait=True)
-        with curves:
-            display(vis.plot_history(solver))
+        draw(curves, vis.plot_history(solver))
 
-    def train(_=None):
+    def train():
         c = {name: control.value for name, control in controls.items()}
-        button.disabled = True
         started = time.perf_counter()
-        try:
-            result = train_net(data, [c["hidden_size"]] * c["num_hidden"], c["update_rule"],
-                               c["learning_rate"], c["weight_scale"], c["reg"], c["epochs"],
-                               c["keep"], "batchnorm" if c["batchnorm"] else None, on_progress=show)
-        finally:
-            button.disabled = False
+        result = train_net(data, [c["hidden_size"]] * c["num_hidden"], c["update_rule"],
+                           c["learning_rate"], c["weight_scale"], c["reg"], c["epochs"],
+                           c["keep"], "batchnorm" if c["batchnorm"] else None, on_progress=show)
         show(result["solver"])
         status.value = (f"<b>best validation accuracy</b> {result['val_acc']:.3f} "
                         f"({time.perf_counter() - started:.1f} s)"
                         + (f"; <b>stopped</b>: {result['diverged']}" if result["diverged"] else ""))
         panel.result = result
 
-    button.on_click(train)
+    button = action_button("Train", train)
     c = list(controls.values())
-    panel = w.VBox([w.HBox(c[:3]), w.HBox(c[3:6]), w.HBox([*c[6:], button]), status, curves])
-    panel.controls, panel.status, panel.result = {**controls, "train": button}, status, None
+    panel = layout([c[:3], c[3:6], [*c[6:], button]], status, curves,
+                   controls={**controls, "train": button}, result=None)
     return panel

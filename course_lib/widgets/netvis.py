@@ -1,9 +1,8 @@
 """The class-visualisation panel (assignment 2.4): pick a class and the regularisers, and watch the
 image the trained network finds most typical of that class."""
-from IPython.display import display
-
 from .. import vis
 from ..netvis import class_visualization
+from .panel import action_button, draw, layout
 
 
 def class_visualization_panel(model, image_shape, class_names, clamp=None):
@@ -15,10 +14,9 @@ def class_visualization_panel(model, image_shape, class_names, clamp=None):
         "blur_sigma": w.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.1, description="blur"),
         "num_iterations": w.IntSlider(value=100, min=10, max=500, step=10, description="steps"),
     }
-    button = w.Button(description="Visualise", button_style="primary")
     status, out = w.HTML(), w.Output()
 
-    def run(_=None):
+    def run():
         c = {name: control.value for name, control in controls.items()}
         image = class_visualization(model, c["target"], image_shape, c["num_iterations"],
                                     l2_reg=c["l2_reg"], blur_sigma=c["blur_sigma"],
@@ -26,13 +24,10 @@ def class_visualization_panel(model, image_shape, class_names, clamp=None):
         scores = model.loss(image[None])[0]
         status.value = (f"score of <b>{class_names[c['target']]}</b>: {scores[c['target']]:.2f}; "
                         f"the network's choice: <b>{class_names[scores.argmax()]}</b>")
-        out.clear_output(wait=True)
-        with out:
-            display(vis.show_images([image], [class_names[c["target"]]], size=3))
+        draw(out, vis.show_images([image], [class_names[c["target"]]], size=3))
         panel.image = image
 
-    button.on_click(run)
-    panel = w.VBox([w.HBox(list(controls.values())[:2]),
-                    w.HBox([*list(controls.values())[2:], button]), status, out])
-    panel.controls, panel.status, panel.image = {**controls, "run": button}, status, None
+    button = action_button("Visualise", run)
+    c = list(controls.values())
+    panel = layout([c[:2], [*c[2:], button]], status, out, controls={**controls, "run": button}, image=None)
     return panel
