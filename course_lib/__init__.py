@@ -1,7 +1,8 @@
 """course_lib: reference implementations for a deep-learning-for-vision course.
 
-Readable NumPy kernels are the specification; Numba kernels run the same maths fast on the CPU.
-Pick one with `course_lib.use_backend("numpy" | "numba")`.
+Readable NumPy kernels are the specification; Numba kernels run the same maths fast on the CPU, and
+Numba CUDA kernels on NVIDIA GPUs (or on Numba's CUDA simulator). Pick one with
+`course_lib.use_backend("numpy" | "numba" | "cuda")`; docs/architecture.md shows how it fits together.
 """
 import os
 

@@ -4,8 +4,10 @@
     dinputs... = X_backward(dout, cache)
 
 Each function checks its inputs (shape mismatches name both shapes), then dispatches to the active
-backend (course_lib.use_backend) or to the one named by `backend=`. A cache remembers the backend of
-its forward pass, and the backward pass uses that one unless told otherwise.
+backend (course_lib.use_backend) or to the one named by `backend=` ("numpy", "numba" or "cuda"),
+which every function below accepts. A cache remembers the backend of its forward pass, and the
+backward pass uses that one unless told otherwise. Every function returns arrays of the dtype
+(float32 or float64) it was given.
 """
 import math
 
@@ -29,7 +31,17 @@ def _param(params, key, where):
 
 # ---------------------------------------------------------------- affine
 def affine_forward(x, w, b, backend=None):
-    """out = x.reshape(N, D) @ w + b, for x of shape (N, d_1, ..., d_k) with D = d_1 * ... * d_k."""
+    """Forward pass of an affine (fully connected) layer: out = x.reshape(N, D) @ w + b.
+
+    Inputs:
+    - x: (N, d_1, ..., d_k) inputs; each example is flattened to D = d_1 * ... * d_k values
+    - w: (D, M) weights
+    - b: (M,) biases
+
+    Returns a tuple of:
+    - out: (N, M)
+    - cache: what affine_backward needs
+    """
     where = "affine_forward"
     validate.float_array("x", x, where=where)
     validate.float_array("w", w, 2, where)
@@ -45,7 +57,17 @@ def affine_forward(x, w, b, backend=None):
 
 
 def affine_backward(dout, cache, backend=None):
-    """Returns (dx, dw, db); dx has the shape of the original x."""
+    """Backward pass of an affine layer.
+
+    Inputs:
+    - dout: (N, M) upstream gradient
+    - cache: from affine_forward
+
+    Returns a tuple of:
+    - dx: (N, d_1, ..., d_k), the shape of x
+    - dw: (D, M)
+    - db: (M,)
+    """
     name, x, w = cache
     _check_dout("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
     dx2, dw, db = _run(backend or name)[1].affine_backward(dout, _rows(x), w)
@@ -67,13 +89,31 @@ def _check_dout(where, dout, shape, dtype):
 
 # ---------------------------------------------------------------- relu
 def relu_forward(x, backend=None):
+    """Forward pass of a rectified linear unit: out = max(x, 0), elementwise.
+
+    Inputs:
+    - x: inputs of any shape
+
+    Returns a tuple of:
+    - out: the shape of x
+    - cache: what relu_backward needs
+    """
     validate.float_array("x", x, where="relu_forward")
     name, k = _run(backend)
     return k.relu_forward(x), (name, x)
 
 
 def relu_backward(dout, cache, backend=None):
-    """Gradient 0 where x <= 0 (the kink itself gets 0)."""
+    """Backward pass of a ReLU: the upstream gradient where x > 0, and 0 where x <= 0 (the kink
+    at exactly 0 gets 0).
+
+    Inputs:
+    - dout: upstream gradient, the shape of x
+    - cache: from relu_forward
+
+    Returns:
+    - dx: the shape of x
+    """
     name, x = cache
     _check_dout("relu_backward", dout, x.shape, x.dtype)
     return _run(backend or name)[1].relu_backward(dout, x)
@@ -81,11 +121,18 @@ def relu_backward(dout, cache, backend=None):
 
 # ---------------------------------------------------------------- convolution
 def conv_forward(x, w, b, conv_param, backend=None):
-    """Convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (F, C, HH, WW).
+    """Forward pass of a convolutional layer (cross-correlation, as in every framework).
 
-    conv_param = {"stride": S, "pad": P}; zero padding of P pixels on each side. The output is
-    (N, F, H', W') with H' = (H - HH + 2P) / S + 1, which must be a whole number (else
-    InvalidGeometryError explains why). Returns (out, cache).
+    Inputs:
+    - x: (N, C, H, W) images
+    - w: (F, C, HH, WW) filters
+    - b: (F,) biases
+    - conv_param: {"stride": S, "pad": P}; zero padding of P pixels on each side
+
+    Returns a tuple of:
+    - out: (N, F, H', W') with H' = (H - HH + 2P) / S + 1 and W' = (W - WW + 2P) / S + 1, which
+      must be whole numbers (else InvalidGeometryError explains why)
+    - cache: what conv_backward needs
     """
     where = "conv_forward"
     validate.float_array("x", x, 4, where)
@@ -114,7 +161,17 @@ def _conv_out_shape(x_shape, w_shape, stride, pad, where):
 
 
 def conv_backward(dout, cache, backend=None):
-    """Returns (dx, dw, db)."""
+    """Backward pass of a convolutional layer.
+
+    Inputs:
+    - dout: (N, F, H', W') upstream gradient
+    - cache: from conv_forward
+
+    Returns a tuple of:
+    - dx: (N, C, H, W)
+    - dw: (F, C, HH, WW)
+    - db: (F,)
+    """
     name, x, w, stride, pad = cache
     _check_dout("conv_backward", dout, _conv_out_shape(x.shape, w.shape, stride, pad, "conv_backward"),
                 x.dtype)
@@ -123,10 +180,17 @@ def conv_backward(dout, cache, backend=None):
 
 # ---------------------------------------------------------------- max pooling
 def max_pool_forward(x, pool_param, backend=None):
-    """Max pooling of x (N, C, H, W) with pool_param = {"pool_height", "pool_width", "stride"}.
+    """Forward pass of max pooling: the largest value of each window, channel by channel.
 
-    The windows must tile the input exactly (no padding). Returns (out, cache). On ties the
-    gradient goes to the first maximum of the window in row-major order.
+    Inputs:
+    - x: (N, C, H, W)
+    - pool_param: {"pool_height": PH, "pool_width": PW, "stride": S}; no padding, and the windows
+      must fit exactly: (H - PH) / S and (W - PW) / S whole numbers
+
+    Returns a tuple of:
+    - out: (N, C, H', W') with H' = (H - PH) / S + 1 and W' = (W - PW) / S + 1
+    - cache: what max_pool_backward needs (where each window's maximum was; on ties, the first
+      in row-major order)
     """
     where = "max_pool_forward"
     validate.float_array("x", x, 4, where)
@@ -145,7 +209,16 @@ def max_pool_forward(x, pool_param, backend=None):
 
 
 def max_pool_backward(dout, cache, backend=None):
-    """Returns dx: each upstream gradient lands on the (first) maximum of its window."""
+    """Backward pass of max pooling: each upstream gradient lands on the maximum of its window
+    (the first, on ties); overlapping windows add up.
+
+    Inputs:
+    - dout: (N, C, H', W') upstream gradient
+    - cache: from max_pool_forward
+
+    Returns:
+    - dx: (N, C, H, W)
+    """
     name, x_shape, dtype, argmax, geometry = cache
     _check_dout("max_pool_backward", dout, argmax.shape, dtype)
     return _run(backend or name)[1].max_pool_backward(dout, argmax, x_shape, dtype, *geometry)
@@ -153,12 +226,21 @@ def max_pool_backward(dout, cache, backend=None):
 
 # ---------------------------------------------------------------- batch normalisation
 def batchnorm_forward(x, gamma, beta, bn_param, backend=None):
-    """Batch normalisation of x (N, D) over the batch, then scale gamma and shift beta.
+    """Forward pass of batch normalisation: each feature normalised over the batch (mean 0,
+    variance 1, with the biased variance), then scaled by gamma and shifted by beta.
 
-    bn_param: {"mode": "train" | "test", "eps": 1e-5, "momentum": 0.9}, plus "running_mean" and
-    "running_var", which this function creates and updates in place during training:
-    running = momentum * running + (1 - momentum) * batch statistic. Test mode normalises with the
-    running statistics. Returns (out, cache).
+    Inputs:
+    - x: (N, D)
+    - gamma: (D,) scale
+    - beta: (D,) shift
+    - bn_param: {"mode": "train" | "test", "eps": 1e-5, "momentum": 0.9}, plus "running_mean"
+      and "running_var", which this function creates and updates in place during training:
+      running = momentum * running + (1 - momentum) * batch statistic. Test mode normalises with
+      the running statistics.
+
+    Returns a tuple of:
+    - out: (N, D)
+    - cache: what batchnorm_backward needs (None in test mode)
     """
     where = "batchnorm_forward"
     validate.float_array("x", x, 2, where)
@@ -187,7 +269,17 @@ def batchnorm_forward(x, gamma, beta, bn_param, backend=None):
 
 
 def batchnorm_backward(dout, cache, backend=None):
-    """Returns (dx, dgamma, dbeta) for a training-mode forward pass."""
+    """Backward pass of batch normalisation, for a training-mode forward pass.
+
+    Inputs:
+    - dout: (N, D) upstream gradient
+    - cache: from batchnorm_forward in "train" mode
+
+    Returns a tuple of:
+    - dx: (N, D)
+    - dgamma: (D,)
+    - dbeta: (D,)
+    """
     if cache is None:
         raise ValueError("batchnorm_backward: the forward pass ran in test mode; backpropagate "
                          "through a forward pass with bn_param['mode'] = 'train'")
@@ -198,10 +290,17 @@ def batchnorm_backward(dout, cache, backend=None):
 
 # ---------------------------------------------------------------- dropout
 def dropout_forward(x, dropout_param, backend=None):
-    """Inverted dropout. dropout_param = {"p": KEEP probability, "mode": "train" | "test", "seed"}.
+    """Forward pass of inverted dropout: in training each unit is kept with probability p and
+    scaled by 1/p, so the expected output equals x and test mode is the identity.
 
-    In training each unit is kept with probability p and scaled by 1/p, so the expected output
-    equals x and test mode is the identity. A "seed" makes the mask reproducible.
+    Inputs:
+    - x: inputs of any shape
+    - dropout_param: {"p": the probability of KEEPING a unit, "mode": "train" | "test", "seed":
+      optional; the same seed gives the same mask}
+
+    Returns a tuple of:
+    - out: the shape of x
+    - cache: what dropout_backward needs (None in test mode)
     """
     where = "dropout_forward"
     validate.float_array("x", x, where=where)
@@ -221,6 +320,16 @@ def dropout_forward(x, dropout_param, backend=None):
 
 
 def dropout_backward(dout, cache, backend=None):
+    """Backward pass of inverted dropout: the upstream gradient through the same mask (kept units
+    scaled by 1/p, dropped ones 0); in test mode, unchanged.
+
+    Inputs:
+    - dout: upstream gradient, the shape of x
+    - cache: from dropout_forward
+
+    Returns:
+    - dx: the shape of x
+    """
     if cache is None:  # test mode: the identity
         return dout
     name, mask = cache
@@ -235,46 +344,72 @@ def _scores_and_labels(scores, y, where):
 
 
 def svm_loss(scores, y, backend=None):
-    """Multiclass SVM (hinge, margin 1) averaged over N: (loss, dscores). scores (N, C), y (N,)."""
+    """Multiclass SVM loss (hinge, margin 1), averaged over the N examples.
+
+    Inputs:
+    - scores: (N, C) class scores
+    - y: (N,) integer labels, 0 <= y[i] < C
+
+    Returns a tuple of:
+    - loss: a scalar
+    - dscores: (N, C), the gradient of the loss with respect to scores
+    """
     y = _scores_and_labels(scores, y, "svm_loss")
     return _run(backend)[1].svm_loss(scores, y)
 
 
 def softmax_loss(scores, y, backend=None):
-    """Softmax cross-entropy averaged over N: (loss, dscores). scores (N, C), y (N,)."""
+    """Softmax cross-entropy loss, averaged over the N examples (stable for large scores).
+
+    Inputs:
+    - scores: (N, C) class scores
+    - y: (N,) integer labels, 0 <= y[i] < C
+
+    Returns a tuple of:
+    - loss: a scalar
+    - dscores: (N, C), the gradient of the loss with respect to scores
+    """
     y = _scores_and_labels(scores, y, "softmax_loss")
     return _run(backend)[1].softmax_loss(scores, y)
 
 
 # ---------------------------------------------------------------- sandwich layers
+# Layers used together, as one forward/backward pair: their caches are the pieces' caches.
 def affine_relu_forward(x, w, b, backend=None):
+    """An affine layer followed by a ReLU: inputs as affine_forward; returns (out (N, M), cache)."""
     a, fc_cache = affine_forward(x, w, b, backend)
     out, relu_cache = relu_forward(a, backend)
     return out, (fc_cache, relu_cache)
 
 
 def affine_relu_backward(dout, cache, backend=None):
+    """Backward pass of affine_relu_forward: dout (N, M) -> (dx, dw, db) as affine_backward."""
     fc_cache, relu_cache = cache
     return affine_backward(relu_backward(dout, relu_cache, backend), fc_cache, backend)
 
 
 def conv_relu_forward(x, w, b, conv_param, backend=None):
+    """A convolution followed by a ReLU: inputs as conv_forward; returns (out (N, F, H', W'), cache)."""
     a, conv_cache = conv_forward(x, w, b, conv_param, backend)
     out, relu_cache = relu_forward(a, backend)
     return out, (conv_cache, relu_cache)
 
 
 def conv_relu_backward(dout, cache, backend=None):
+    """Backward pass of conv_relu_forward: dout (N, F, H', W') -> (dx, dw, db) as conv_backward."""
     conv_cache, relu_cache = cache
     return conv_backward(relu_backward(dout, relu_cache, backend), conv_cache, backend)
 
 
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param, backend=None):
+    """Convolution, ReLU, then max pooling: inputs as conv_forward plus max_pool_forward's
+    pool_param; returns (out, cache) with out the pooled (N, F, H'', W'')."""
     a, conv_relu_cache = conv_relu_forward(x, w, b, conv_param, backend)
     out, pool_cache = max_pool_forward(a, pool_param, backend)
     return out, (conv_relu_cache, pool_cache)
 
 
 def conv_relu_pool_backward(dout, cache, backend=None):
+    """Backward pass of conv_relu_pool_forward: dout (N, F, H'', W'') -> (dx, dw, db)."""
     conv_relu_cache, pool_cache = cache
     return conv_relu_backward(max_pool_backward(dout, pool_cache, backend), conv_relu_cache, backend)

@@ -22,13 +22,24 @@ def _config(rule, config):
 
 
 def sgd(w, dw, config=None):
-    """w -= learning_rate * dw."""
+    """Vanilla stochastic gradient descent: w - learning_rate * dw.
+
+    config:
+    - learning_rate: scalar (default 1e-2)
+    """
     config = _config("sgd", config)
     return w - config["learning_rate"] * dw, config
 
 
 def sgd_momentum(w, dw, config=None):
-    """v = momentum * v - learning_rate * dw; w += v."""
+    """Stochastic gradient descent with momentum: v = momentum * v - learning_rate * dw, then
+    w + v.
+
+    config:
+    - learning_rate: scalar (default 1e-2)
+    - momentum: scalar in [0, 1), 0 is plain SGD (default 0.9)
+    - velocity: state, the shape of w (zeros at the first step)
+    """
     config = _config("sgd_momentum", config)
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v - config["learning_rate"] * dw
@@ -38,7 +49,13 @@ def sgd_momentum(w, dw, config=None):
 
 def nesterov_momentum(w, dw, config=None):
     """Nesterov momentum in the 'look-ahead' form that needs only the gradient at w:
-    v_new = mu * v - lr * dw; w += -mu * v + (1 + mu) * v_new."""
+    v_new = mu * v - learning_rate * dw, then w - mu * v + (1 + mu) * v_new.
+
+    config:
+    - learning_rate: scalar (default 1e-2)
+    - momentum: mu, scalar in [0, 1) (default 0.9)
+    - velocity: state, the shape of w (zeros at the first step)
+    """
     config = _config("nesterov_momentum", config)
     mu = config["momentum"]
     v = config.get("velocity", np.zeros_like(w))
@@ -48,7 +65,16 @@ def nesterov_momentum(w, dw, config=None):
 
 
 def rmsprop(w, dw, config=None):
-    """Divide the step by a moving average of squared gradients."""
+    """RMSProp: the step divided by the root of a moving average of squared gradients,
+    cache = decay_rate * cache + (1 - decay_rate) * dw**2, then
+    w - learning_rate * dw / (sqrt(cache) + epsilon).
+
+    config:
+    - learning_rate: scalar (default 1e-2)
+    - decay_rate: scalar in [0, 1), how slowly the average forgets (default 0.99)
+    - epsilon: small scalar that avoids dividing by zero (default 1e-8)
+    - cache: state, the shape of w (zeros at the first step)
+    """
     config = _config("rmsprop", config)
     cache = config.get("cache", np.zeros_like(w))
     cache = config["decay_rate"] * cache + (1 - config["decay_rate"]) * dw * dw
@@ -57,7 +83,19 @@ def rmsprop(w, dw, config=None):
 
 
 def adam(w, dw, config=None):
-    """Momentum plus RMSProp, with bias correction of both moving averages (step t starts at 1)."""
+    """Adam: momentum plus RMSProp, with bias correction of both moving averages,
+    m = beta1 * m + (1 - beta1) * dw, v = beta2 * v + (1 - beta2) * dw**2, t = t + 1, then
+    w - learning_rate * m_hat / (sqrt(v_hat) + epsilon), m_hat = m / (1 - beta1**t) and
+    v_hat = v / (1 - beta2**t).
+
+    config:
+    - learning_rate: scalar (default 1e-3)
+    - beta1: decay of the moving average of the gradient (default 0.9)
+    - beta2: decay of the moving average of its square (default 0.999)
+    - epsilon: small scalar that avoids dividing by zero (default 1e-8)
+    - m, v: state, the shape of w (zeros at the first step)
+    - t: state, the step count (0 before the first step, so the first step uses t = 1)
+    """
     config = _config("adam", config)
     b1, b2 = config["beta1"], config["beta2"]
     t = config.get("t", 0) + 1
@@ -74,6 +112,7 @@ RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "nesterov_momentum": nesterov
 
 
 def get_rule(name):
+    """The update rule called `name` (one of RULES), or name itself if it is a function."""
     if callable(name):
         return name
     if name not in RULES:

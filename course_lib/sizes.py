@@ -53,11 +53,6 @@ def conv_output_size(size, filter_size, stride=1, pad=0, rounding="exact"):
     raise ValueError(f"rounding must be 'exact', 'floor' or 'ceil', got {rounding!r}")
 
 
-def pool_output_size(size, pool_size, stride):
-    """Output length of a pooling window along one axis (no padding)."""
-    return conv_output_size(size, pool_size, stride, 0)
-
-
 def same_padding(filter_size):
     """The padding (F - 1) / 2 that keeps the spatial size with stride 1 (odd filters only)."""
     if filter_size % 2 == 0:

@@ -6,7 +6,6 @@ import numpy as np
 
 from .preprocess import as_rows, split, subtract_mean
 
-NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(d) for d in range(10))
 
 
