@@ -170,6 +170,21 @@ def test_download_verify_extract_and_load(tmp_path, server):
     assert len(server.requests) == 1  # a complete cache is not downloaded again
 
 
+def test_the_notebooks_switch_loads_cifar10_from_its_cache(tmp_path, server):
+    """DATASET = "cifar10" at the top of a notebook: get_dataset reads the cached batches (no
+    network once they are there) with the sizes asked for, as images or as rows with a bias."""
+    from course_lib.data import get_dataset
+    fetch(tmp_path, server)
+    data = get_dataset("cifar10", cifar_sizes=(20, 5, 6, 4), root=tmp_path)
+    assert data["X_train"].shape == (20, 3, 32, 32) and data["X_val"].shape == (5, 3, 32, 32)
+    assert data["X_test"].shape == (6, 3, 32, 32) and data["X_dev"].shape == (4, 3, 32, 32)
+    assert data["image_shape"] == (3, 32, 32) and data["class_names"][:2] == ("plane", "car")  # CS231n's names
+    np.testing.assert_array_equal(data["y_val"], load_cifar10(tmp_path / "cifar-10-batches-py")[1][20:25])
+    rows = get_dataset("cifar10", bias=True, cifar_sizes=(20, 5, 6, 4), root=tmp_path, dtype=np.float32)
+    assert rows["X_train"].shape == (20, 3073) and rows["X_train"].dtype == np.float32
+    assert len(server.requests) == 1
+
+
 def test_interrupted_download_resumes(tmp_path, server):
     server.cut_after = 1000
     with pytest.raises(DownloadError, match="run again to resume"):

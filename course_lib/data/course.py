@@ -9,19 +9,21 @@ DATASETS = ("digits", "cifar10")
 
 
 def get_dataset(name="digits", rows=False, bias=False, cifar_sizes=(49000, 1000, 1000, 500),
-                dtype=np.float64):
+                dtype=np.float64, root=None):
     """Train/val/test/dev splits ready for the assignments, plus "image_shape" and "class_names".
 
     rows: flatten images to (N, D); bias: append the bias column (implies rows). For "cifar10",
-    cifar_sizes are (train, val, test, dev); if it cannot be downloaded, the reason is printed and
-    the digits are used instead, so a notebook always runs.
+    cifar_sizes are (train, val, test, dev) and root the folder of its cache (default: the
+    COURSE_LIB_DATA environment variable, else ~/.cache/course_lib); if it cannot be downloaded,
+    the reason is printed and the digits are used instead, so a notebook always runs.
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
     data = None
     if name == "cifar10":
         try:
-            data = get_cifar10_data(*cifar_sizes, dtype=dtype)
+            num_training, num_validation, num_test, num_dev = cifar_sizes
+            data = get_cifar10_data(root, num_training, num_validation, num_test, num_dev, dtype=dtype)
         except DownloadError as err:
             print(f"CIFAR-10 is not available, so the digits are used instead.\n{err}")
     if data is None:
