@@ -87,7 +87,8 @@ class Solver:
         val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
-        if val_acc > self.best_val_acc or not self.best_params:
+        # epoch 0, the untrained start, is a sanity check: never the model kept
+        if self.epoch > 0 and (val_acc > self.best_val_acc or not self.best_params):
             self.best_val_acc = val_acc
             self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         if self.verbose:
@@ -95,7 +96,8 @@ class Solver:
                   f"val_acc: {val_acc:f}")
 
     def train(self):
-        """Run num_epochs epochs; afterwards model.params holds the best parameters seen."""
+        """Run num_epochs epochs; afterwards model.params holds the parameters of the epoch with
+        the best validation accuracy (best_val_acc)."""
         iterations_per_epoch = max(len(self.X_train) // self.batch_size, 1)
         total = self.num_epochs * iterations_per_epoch
         self._end_epoch()  # accuracy before any training: a sanity check on initialisation
@@ -117,7 +119,8 @@ class Solver:
                     self._save_checkpoint()
                     if self.callback:
                         self.callback(self)
-        self.model.params = self.best_params
+        if self.best_params:  # else no epoch ended (num_epochs = 0): the parameters stay
+            self.model.params = self.best_params
         return self
 
     def _save_checkpoint(self):

@@ -86,7 +86,25 @@ def test_solver_learns_and_records_history(rng):
     assert len(solver.loss_history) == 5 * 6
     assert len(solver.train_acc_history) == len(solver.val_acc_history) == 6  # incl. epoch 0
     assert solver.loss_history[-1] < solver.loss_history[0]
-    assert solver.best_val_acc == max(solver.val_acc_history) > 0.9
+    assert solver.best_val_acc == max(solver.val_acc_history[1:]) > 0.9
+
+
+def test_the_untrained_start_is_never_the_model_kept(rng):
+    """A run whose training only made things worse keeps its best trained epoch, not the start
+    (a panel once reported a failed run's 0.189 of the untrained network as its best)."""
+    solver = make_solver(rng, num_epochs=2)
+    scores = iter([0.9, 0.9, 0.2, 0.2, 0.4, 0.4])  # (train, val) at epochs 0, 1 and 2
+    solver.check_accuracy = lambda *args, **kw: next(scores)
+    kept = {}
+    solver.callback = lambda s: kept.setdefault(s.epoch, {k: v.copy() for k, v in s.model.params.items()})
+    solver.train()
+    assert solver.best_val_acc == 0.4 and solver.val_acc_history == [0.9, 0.2, 0.4]
+    for name, value in solver.model.params.items():
+        np.testing.assert_array_equal(value, kept[2][name])
+    untouched = make_solver(rng, num_epochs=0)
+    before = {k: v.copy() for k, v in untouched.model.params.items()}
+    untouched.train()
+    assert untouched.best_val_acc == 0.0 and untouched.model.params.keys() == before.keys()
 
 
 def test_solver_keeps_the_best_parameters(rng):

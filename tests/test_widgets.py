@@ -79,6 +79,55 @@ def test_train_net_learns_the_digits_and_reports_divergence(digits):
     blown = widgets.train_net(digits, [40], update_rule="sgd", learning_rate=1e3, weight_scale=1,
                               epochs=2)
     assert "lower the learning rate" in blown["diverged"]
+    assert blown["epochs_done"] == 0 and blown["val_acc"] == 0.0  # not the untrained network's
+
+
+def test_throttled_drawing_takes_at_most_a_third_of_the_time():
+    now, drawn = [0.0], []
+
+    def slow_draw(i):  # a drawing that takes 0.5 s
+        drawn.append(i)
+        now[0] += 0.5
+
+    throttled = widgets.panel.Throttled(slow_draw, min_gap=0.2, clock=lambda: now[0])
+    for i in range(40):  # a training step every 0.1 s
+        throttled(i)
+        now[0] += 0.1
+    throttled(40, force=True)
+    assert drawn[0] == 0 and drawn[-1] == 40  # the first state at once, the last one always
+    compute = 40 * 0.1
+    assert 0.5 * len(drawn) <= 0.5 * compute + 0.5  # drawing: a third of the total, plus the last
+    assert len(drawn) >= 4
+
+
+def test_linear_panel_shows_errors_from_the_students_loss(rows):
+    def not_written(W, X, y, reg):
+        raise NotImplementedError("svm_loss_vectorized is not written yet")
+
+    panel = widgets.linear_panel(not_written, rows, (1, 8, 8), [str(i) for i in range(10)])
+    panel.controls["train"].click()
+    shown = panel.status.value
+    assert "NotImplementedError" in shown and "svm_loss_vectorized is not written yet" in shown
+    assert "in not_written" in shown and "write it above" in shown
+    assert not panel.controls["train"].disabled and panel.result is None
+
+
+def test_linear_panel_clears_old_results_and_says_when_the_loss_grows(rows):
+    from course_lib.classifiers import softmax_loss_vectorized
+    data = {k: np.hstack([v, np.ones((len(v), 1))]) if k.startswith("X_") else v
+            for k, v in rows.items() if k[:2] in ("X_", "y_")}
+    during = []
+    panel = widgets.linear_panel(lambda *a: during.append(panel.status.value) or softmax_loss_vectorized(*a),
+                                 data, (1, 8, 8), [str(i) for i in range(10)])
+    panel.controls["reg"].value = 0.0  # no regularisation at all is a choice
+    panel.controls["train"].click()
+    assert "grew" not in panel.status.value and set(during) == {"training..."}
+    panel.controls["reg"].value = 1e-4
+    panel.controls["learning_rate"].value = 1e3  # on the digits, softmax's loss grows from here
+    during.clear()
+    panel.controls["train"].click()
+    assert set(during) == {"training..."}, "the last run's results are gone while this one trains"
+    assert "the loss grew" in panel.status.value and "too large" in panel.status.value
 
 
 def test_net_panel_trains_with_its_controls_and_draws_live(digits, monkeypatch):
@@ -91,7 +140,8 @@ def test_net_panel_trains_with_its_controls_and_draws_live(digits, monkeypatch):
     panel.controls["train"].click()
     model = panel.result["model"]
     assert model.params["W1"].shape == (64, 30) and "gamma1" in model.params
-    assert len(drawn) > 2 and drawn == sorted(drawn), "curves redrawn as training goes"
+    assert len(drawn) >= 2 and drawn == sorted(drawn), "curves drawn as training goes, and at the end"
+    assert drawn[-1] == len(model_losses := panel.result["solver"].loss_history) and model_losses
     assert "best validation accuracy" in panel.status.value
 
 

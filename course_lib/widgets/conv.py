@@ -2,7 +2,7 @@
 number of filters in; output size, parameters and memory out, with the windows drawn along one row
 of the padded input, and an impossible stride explained."""
 from ..sizes import conv_arithmetic
-from .panel import draw, layout
+from .panel import draw, layout, shown_errors_in
 
 
 def _describe(r):
@@ -61,6 +61,7 @@ def conv_panel(size=7, filter_size=3, stride=1, pad=0, filters=4, channels=3):
     }
     status, out = w.HTML(), w.Output()
 
+    @shown_errors_in(status)
     def update(_=None):
         result = conv_arithmetic(**{name: c.value for name, c in controls.items()})
         status.value = _describe(result)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..classifiers.knn import KNearestNeighbor, l1_distances, predict_labels
-from .panel import draw, layout
+from .panel import draw, layout, shown_errors_in
 
 METRICS = ("L2", "L1")
 
@@ -70,6 +70,7 @@ def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=
     index = w.IntSlider(value=0, min=0, max=len(X_test) - 1, description="test image")
     status, out = w.HTML(), w.Output()
 
+    @shown_errors_in(status)
     def update(_=None):
         report = explorer.report(k.value, metric.value, index.value)
         status.value = (f"<b>accuracy</b> {report['accuracy']:.3f} with k={k.value}, "

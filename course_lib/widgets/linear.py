@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import vis
 from ..classifiers.linear import LinearClassifier
-from .panel import action_button, draw, layout
+from .panel import Throttled, action_button, draw, layout, reg_slider
 
 
 class _Diverged(Exception):
@@ -55,31 +55,46 @@ def _loss_figure(history):
     return fig
 
 
+def loss_trend(history, iterations):
+    """What the panel says about a loss history: "" when it fell, else why it is a problem."""
+    if len(history) < iterations:
+        return "; <b>the loss overflowed</b>: lower the learning rate"
+    if sum(history[-5:]) / len(history[-5:]) > history[0]:
+        return (f"; <b>the loss grew</b> from {history[0]:.3g} to {history[-1]:.3g}: the learning "
+                f"rate is too large")
+    return ""
+
+
 def linear_panel(loss_fn, data, image_shape, class_names):
     """Log-scale learning rate and regularisation, epochs, and a Train button: a live loss curve,
-    then the validation accuracy and the learned weights as class templates."""
+    then the validation accuracy and the learned weights as class templates. Errors raised by
+    loss_fn (the student's loss) are shown in the panel."""
     import ipywidgets as w
-    lr = w.FloatLogSlider(value=1e-1, base=10, min=-4, max=1, description="learning rate")
-    reg = w.FloatLogSlider(value=1e-4, base=10, min=-6, max=0, description="regularisation")
+    lr = w.FloatLogSlider(value=1e-1, base=10, min=-4, max=4, description="learning rate")
+    reg = reg_slider(1e-4, "regularisation")
     epochs = w.IntSlider(value=5, min=1, max=50, description="epochs")
     status, curve, templates = w.HTML(), w.Output(), w.Output()
 
     def train():
+        status.value = "training..."
+        curve.clear_output()
+        templates.clear_output()
         started = time.perf_counter()
+        show_curve = Throttled(lambda h: draw(curve, _loss_figure(h)))
         W, history, val_acc = train_linear(loss_fn, data["X_train"], data["y_train"], data["X_val"],
                                            data["y_val"], lr.value, reg.value, epochs.value,
-                                           on_progress=lambda h: draw(curve, _loss_figure(h)))
-        diverged = len(history) < max(1, epochs.value * len(data["X_train"]) // 200)
+                                           on_progress=show_curve)
+        show_curve(history, force=True)
+        iterations = max(1, epochs.value * len(data["X_train"]) // 200)
         status.value = (f"<b>validation accuracy</b> {val_acc:.3f} after {len(history)} iterations "
-                        f"({time.perf_counter() - started:.1f} s)"
-                        + ("; <b>the loss diverged</b>: lower the learning rate" if diverged else ""))
+                        f"({time.perf_counter() - started:.1f} s)" + loss_trend(history, iterations))
         # one scale for every run of this panel (the first run's), so that stronger
         # regularisation shows as templates fading toward grey
         panel.template_scale = panel.template_scale or float(np.max(np.abs(W[:int(np.prod(image_shape))])))
         draw(templates, vis.show_class_templates(W, class_names, image_shape, scale=panel.template_scale))
         panel.result = {"W": W, "history": history, "val_acc": val_acc}
 
-    button = action_button("Train", train)
+    button = action_button("Train", train, status)
     panel = layout([[lr, reg], [epochs, button]], status, curve, templates,
                    controls={"learning_rate": lr, "reg": reg, "epochs": epochs, "train": button},
                    result=None, template_scale=None)

@@ -9,7 +9,7 @@ from ..classifiers.nets import FullyConnectedNet
 from ..data.preprocess import as_rows
 from ..optim import RULES
 from ..solver import Solver
-from .panel import action_button, draw, layout
+from .panel import Throttled, action_button, draw, layout, reg_slider
 
 
 def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, weight_scale=1e-2,
@@ -35,8 +35,8 @@ def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, 
             solver.train()
         except FloatingPointError as err:
             diverged = str(err)
-    return {"model": model, "solver": solver, "diverged": diverged,
-            "val_acc": solver.best_val_acc if solver.val_acc_history else 0.0}
+    return {"model": model, "solver": solver, "diverged": diverged, "epochs_done": solver.epoch,
+            "val_acc": solver.best_val_acc}
 
 
 def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_rate=1e-3,
@@ -52,29 +52,30 @@ def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_
                                           description="learning rate"),
         "weight_scale": w.FloatLogSlider(value=weight_scale, base=10, min=-4, max=0,
                                          description="weight scale"),
-        "reg": w.FloatLogSlider(value=max(reg, 1e-6), base=10, min=-6, max=0, description="reg"),
+        "reg": reg_slider(reg, "regularisation"),
         "epochs": w.IntSlider(value=epochs, min=1, max=50, description="epochs"),
         "keep": w.FloatSlider(value=keep, min=0.1, max=1.0, step=0.05, description="keep prob."),
         "batchnorm": w.Checkbox(value=batchnorm, description="batch norm"),
     }
     status, curves = w.HTML(), w.Output()
 
-    def show(solver):
-        draw(curves, vis.plot_history(solver))
-
     def train():
+        status.value = "training..."
+        curves.clear_output()
         c = {name: control.value for name, control in controls.items()}
         started = time.perf_counter()
+        show = Throttled(lambda solver: draw(curves, vis.plot_history(solver)))
         result = train_net(data, [c["hidden_size"]] * c["num_hidden"], c["update_rule"],
                            c["learning_rate"], c["weight_scale"], c["reg"], c["epochs"],
                            c["keep"], "batchnorm" if c["batchnorm"] else None, on_progress=show)
-        show(result["solver"])
-        status.value = (f"<b>best validation accuracy</b> {result['val_acc']:.3f} "
-                        f"({time.perf_counter() - started:.1f} s)"
+        show(result["solver"], force=True)
+        trained = (f"<b>best validation accuracy</b> {result['val_acc']:.3f}" if result["epochs_done"]
+                   else "<b>no epoch finished</b>")
+        status.value = (f"{trained} ({time.perf_counter() - started:.1f} s)"
                         + (f"; <b>stopped</b>: {result['diverged']}" if result["diverged"] else ""))
         panel.result = result
 
-    button = action_button("Train", train)
+    button = action_button("Train", train, status)
     c = list(controls.values())
     panel = layout([c[:3], c[3:6], [*c[6:], button]], status, curves,
                    controls={**controls, "train": button}, result=None)

@@ -27,7 +27,7 @@ def class_visualization_panel(model, image_shape, class_names, clamp=None):
         draw(out, vis.show_images([image], [class_names[c["target"]]], size=3))
         panel.image = image
 
-    button = action_button("Visualise", run)
+    button = action_button("Visualise", run, status)
     c = list(controls.values())
     panel = layout([c[:2], [*c[2:], button]], status, out, controls={**controls, "run": button}, image=None)
     return panel
