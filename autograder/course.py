@@ -9,13 +9,16 @@ from pathlib import Path
 # autograder.worker runs the notebooks. The instructor's nbgrader_config.py is theirs (course id,
 # exchange, late penalties...): course-grade writes a fresh one only where there is none, and then
 # keeps one block of its own in it, which switches off nbgrader's own autograde (see
-# autograder.nbgrader_guard). nbgrader's default feedback chain (GetGrades, CSS) is what we want.
+# autograder.nbgrader_guard) and names what each stub of a release stands for (autograder.stubs).
+# nbgrader's default feedback chain (GetGrades, CSS) is what we want.
 BLOCK_START = "# --- course-grade: rewritten by course-grade on every run; keep your settings outside ---"
 BLOCK_END = "# --- end of course-grade's block ---"
 BLOCK = f'''{BLOCK_START}
 c = get_config()
 c.Autograde.sanitize_preprocessors = ["autograder.nbgrader_guard.RefuseAutograde"]
 c.Autograde.autograde_preprocessors = ["autograder.nbgrader_guard.RefuseAutograde"]
+import autograder.stubs
+c.GenerateAssignment.preprocessors = autograder.stubs.preprocessors()
 {BLOCK_END}
 '''
 

@@ -57,6 +57,41 @@ def test_graded_cells_are_well_formed(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_stub_of_a_release_names_what_to_write(name):
+    """A blank answer cell raises NotImplementedError with the name of the function it stands in
+    for, so that running an unfinished notebook (or a panel calling it) says what is missing."""
+    cells = load(ASSIGNMENTS / name / f"{name}.ipynb")["cells"]
+    stubs = [c for c in cells
+             if c["metadata"].get("nbgrader", {}).get("solution") and c["cell_type"] == "code"]
+    assert stubs
+    for cell in stubs:
+        tree = ast.parse(source(cell))
+        raises = [n for n in ast.walk(tree) if isinstance(n, ast.Raise)
+                  and getattr(n.exc, "func", None) and getattr(n.exc.func, "id", "") == "NotImplementedError"]
+        assert raises, grade_id(cell)
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        for node in raises:
+            message = node.exc.args[0].value
+            assert message.endswith("is not written yet: replace this line with your code"), message
+            named = message.split(" is not written")[0].split(".")[-1]
+            assert named in defined or named == f"the cell {grade_id(cell)}", (grade_id(cell), message)
+
+
+def test_stubs_are_named_after_their_enclosing_definitions():
+    from autograder.stubs import named_stubs
+    source_ = ("class KNearestNeighbor:\n    def two_loops(self, X):\n        for i in X:\n"
+               "            raise NotImplementedError()\n\n\ndef predict(W):\n"
+               "    raise NotImplementedError()\nraise NotImplementedError()\n"
+               "raise NotImplementedError('kept')")
+    lines = named_stubs(source_, outside="the cell hyper").split("\n")
+    written = "is not written yet: replace this line with your code"
+    assert lines[3] == f'            raise NotImplementedError("KNearestNeighbor.two_loops {written}")'
+    assert lines[7] == f'    raise NotImplementedError("predict {written}")'
+    assert lines[8].startswith('raise NotImplementedError("the cell hyper is not written yet')
+    assert lines[9] == "raise NotImplementedError('kept')"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_solution_notebook_runs_top_to_bottom_without_stderr(name, tmp_path):
     nb = nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3",
