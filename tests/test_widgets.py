@@ -33,6 +33,45 @@ def test_knn_panel_reacts_to_its_controls(rows):
     assert f"{expected:.3f}" in panel.status.value
 
 
+def test_knn_panel_runs_the_students_functions_or_says_it_does_not(rows):
+    args = (rows["X_train"], rows["y_train"], rows["X_test"], rows["y_test"], (1, 8, 8),
+            [str(i) for i in range(10)])
+    course = widgets.knn_panel(*args).status.value
+
+    def compute_distances_no_loops(X, X_train):
+        raise NotImplementedError("compute_distances_no_loops is not written yet")
+
+    def predict_labels(dists, y_train, k=1):  # a student's vote that always says 3
+        return np.full(len(dists), 3)
+
+    mine = widgets.knn_panel(*args, l2=compute_distances_no_loops, vote=predict_labels).status.value
+    assert "your compute_distances_no_loops is not written yet, so the course" in mine
+    expected = np.mean(rows["y_test"] == 3)
+    assert f"<b>accuracy</b> {expected:.3f}" in mine and f"{expected:.3f}" not in course
+    assert "not written" not in course
+
+
+def test_net_panel_updates_with_the_students_rules(digits):
+    calls = []
+
+    def sgd_momentum(w, dw, config=None):
+        calls.append(1)
+        config = config or {}
+        return w - config.get("learning_rate", 1e-2) * dw, config
+
+    def adam(w, dw, config=None):
+        raise NotImplementedError("adam is not written yet")
+
+    panel = widgets.net_panel(digits, epochs=1, update_rule="sgd_momentum",
+                              rules={"sgd_momentum": sgd_momentum, "adam": adam})
+    panel.controls["train"].click()
+    assert calls and "not written" not in panel.status.value
+    panel.controls["update_rule"].value = "adam"
+    panel.controls["train"].click()
+    assert "your adam is not written yet, so the course" in panel.status.value
+    assert panel.result["val_acc"] > 0.5
+
+
 def test_linear_panel_trains_on_click(rows):
     data = {k: np.hstack([v, np.ones((len(v), 1))]) if k.startswith("X_") else v
             for k, v in rows.items() if k[:2] in ("X_", "y_")}

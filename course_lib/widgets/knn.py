@@ -2,39 +2,43 @@
 import numpy as np
 
 from ..classifiers.knn import KNearestNeighbor, l1_distances, predict_labels
-from .panel import draw, layout, shown_errors_in
+from .panel import YoursOrOurs, draw, layout, notes, shown_errors_in
 
 METRICS = ("L2", "L1")
 
 
 class KnnExplorer:
-    """Distances are computed once per metric; every query after that is a vote."""
+    """Distances are computed once per metric; every query after that is a vote. l2(X, X_train)
+    and vote(dists, y_train, k) are the student's functions where given (the course's where they
+    are not written yet)."""
 
-    def __init__(self, X_train, y_train, X_test, y_test):
+    def __init__(self, X_train, y_train, X_test, y_test, l2=None, vote=None):
         self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        ours = KNearestNeighbor().train(X_train, y_train).compute_distances_no_loops
+        self.l2 = YoursOrOurs(l2, lambda X, _: ours(X), getattr(l2, "__name__", "distances"))
+        self.vote = YoursOrOurs(vote, predict_labels, getattr(vote, "__name__", "vote"))
         self._dists = {}
 
     def distances(self, metric):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         if metric not in self._dists:
-            self._dists[metric] = (
-                KNearestNeighbor().train(self.X_train, self.y_train).compute_distances_no_loops(self.X_test)
-                if metric == "L2" else l1_distances(self.X_test, self.X_train))
+            self._dists[metric] = (self.l2(self.X_test, self.X_train) if metric == "L2"
+                                   else l1_distances(self.X_test, self.X_train))
         return self._dists[metric]
 
     def report(self, k, metric, index):
         """Accuracy over the test set, and for test image `index` its k nearest training images."""
         dists = self.distances(metric)
-        predictions = predict_labels(dists, self.y_train, k)
+        predictions = np.asarray(self.vote(dists, self.y_train, k))
         nearest = np.argsort(dists[index], kind="stable")[:k]
         return {"accuracy": float(np.mean(predictions == self.y_test)),
                 "prediction": int(predictions[index]), "label": int(self.y_test[index]),
                 "neighbours": nearest, "neighbour_labels": self.y_train[nearest]}
 
 
-def knn_report(X_train, y_train, X_test, y_test, k=1, metric="L2", index=0):
-    return KnnExplorer(X_train, y_train, X_test, y_test).report(k, metric, index)
+def knn_report(X_train, y_train, X_test, y_test, k=1, metric="L2", index=0, l2=None, vote=None):
+    return KnnExplorer(X_train, y_train, X_test, y_test, l2, vote).report(k, metric, index)
 
 
 def _image(row, image_shape):
@@ -60,11 +64,13 @@ def neighbours_figure(explorer, report, index, image_shape, class_names):
     return fig
 
 
-def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=20):
+def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=20, l2=None,
+              vote=None):
     """Sliders for k and the test image, a choice of distance; shows the accuracy on the test set
-    and the chosen image's nearest neighbours."""
+    and the chosen image's nearest neighbours. l2 and vote: the student's compute_distances_no_loops
+    and predict_labels (the course's are used, with a note, until they are written)."""
     import ipywidgets as w
-    explorer = KnnExplorer(X_train, y_train, X_test, y_test)
+    explorer = KnnExplorer(X_train, y_train, X_test, y_test, l2, vote)
     k = w.IntSlider(value=1, min=1, max=max_k, description="k")
     metric = w.Dropdown(options=METRICS, value="L2", description="distance")
     index = w.IntSlider(value=0, min=0, max=len(X_test) - 1, description="test image")
@@ -74,7 +80,7 @@ def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=
     def update(_=None):
         report = explorer.report(k.value, metric.value, index.value)
         status.value = (f"<b>accuracy</b> {report['accuracy']:.3f} with k={k.value}, "
-                        f"{metric.value} distance")
+                        f"{metric.value} distance" + notes(explorer.l2, explorer.vote))
         draw(out, neighbours_figure(explorer, report, index.value, image_shape, class_names))
 
     for control in (k, metric, index):

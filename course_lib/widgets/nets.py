@@ -9,7 +9,7 @@ from ..classifiers.nets import FullyConnectedNet
 from ..data.preprocess import as_rows
 from ..optim import RULES
 from ..solver import Solver
-from .panel import Throttled, action_button, draw, layout, reg_slider
+from .panel import Throttled, YoursOrOurs, action_button, draw, layout, notes, reg_slider
 
 
 def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, weight_scale=1e-2,
@@ -40,9 +40,10 @@ def train_net(data, hidden_dims=(100,), update_rule="adam", learning_rate=1e-3, 
 
 
 def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_rate=1e-3,
-              weight_scale=1e-2, reg=0.0, epochs=5, keep=1.0, batchnorm=False):
+              weight_scale=1e-2, reg=0.0, epochs=5, keep=1.0, batchnorm=False, rules=None):
     """Controls for train_net and a Train button; the loss and accuracy curves redraw as the
-    network trains."""
+    network trains. rules: the student's update rules by name ({"adam": adam, ...}), used where
+    they are written (the course's, with a note, until then)."""
     import ipywidgets as w
     controls = {
         "hidden_size": w.IntSlider(value=hidden_size, min=5, max=500, step=5, description="hidden size"),
@@ -63,16 +64,18 @@ def net_panel(data, hidden_size=100, num_hidden=1, update_rule="adam", learning_
         status.value = "training..."
         curves.clear_output()
         c = {name: control.value for name, control in controls.items()}
+        rule = YoursOrOurs((rules or {}).get(c["update_rule"]), RULES[c["update_rule"]], c["update_rule"])
         started = time.perf_counter()
         show = Throttled(lambda solver: draw(curves, vis.plot_history(solver)))
-        result = train_net(data, [c["hidden_size"]] * c["num_hidden"], c["update_rule"],
+        result = train_net(data, [c["hidden_size"]] * c["num_hidden"], rule,
                            c["learning_rate"], c["weight_scale"], c["reg"], c["epochs"],
                            c["keep"], "batchnorm" if c["batchnorm"] else None, on_progress=show)
         show(result["solver"], force=True)
         trained = (f"<b>best validation accuracy</b> {result['val_acc']:.3f}" if result["epochs_done"]
                    else "<b>no epoch finished</b>")
         status.value = (f"{trained} ({time.perf_counter() - started:.1f} s)"
-                        + (f"; <b>stopped</b>: {result['diverged']}" if result["diverged"] else ""))
+                        + (f"; <b>stopped</b>: {result['diverged']}" if result["diverged"] else "")
+                        + notes(rule))
         panel.result = result
 
     button = action_button("Train", train, status)
