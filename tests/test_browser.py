@@ -109,7 +109,9 @@ def _report(page):
 
 
 def _figure(page):
-    return page.locator(".jp-OutputArea-output img").first.get_attribute("src")
+    """The explorer's picture: an image inside the same widget as its text, so never out of step."""
+    img = page.locator(".widget-html-content", has_text="output size").first.locator("img")
+    return img.get_attribute("src"), img.get_attribute("alt")
 
 
 def test_conv_explorer_responds_in_a_real_browser(lab, tmp_path):
@@ -128,10 +130,12 @@ def test_conv_explorer_responds_in_a_real_browser(lab, tmp_path):
             # release's unimplemented functions stop the run further down.
             stride = page.locator(".widget-hslider", has=page.locator("label", has_text="stride S"))
             stride.locator(".noUi-handle").wait_for(timeout=120_000)
-            page.wait_for_function("() => document.querySelector('.jp-OutputArea-output img') !== null",
-                                   timeout=60_000)
+            page.wait_for_function("() => [...document.querySelectorAll('.widget-html-content')]"
+                                   ".some(e => e.textContent.includes('output size')"
+                                   " && e.querySelector('img'))", timeout=60_000)
             before_text, before_figure = _report(page), _figure(page)
             assert "= 5" in before_text and "5x5x4" in before_text, before_text
+            assert before_figure[1] == "5 windows: output 5", before_figure[1]
 
             stride.locator(".noUi-handle").focus()
             page.keyboard.press("ArrowRight")  # stride 2: a 3x3 output
@@ -140,12 +144,11 @@ def test_conv_explorer_responds_in_a_real_browser(lab, tmp_path):
             page.keyboard.press("ArrowRight")  # stride 3: impossible, and said why
             page.wait_for_function("() => [...document.querySelectorAll('.widget-html-content')]"
                                    ".some(e => e.textContent.includes('impossible'))", timeout=30_000)
-            after_text = _report(page)
+            after_text, after_figure = _report(page), _figure(page)
             assert "not a whole number" in after_text, after_text
-            page.wait_for_function(
-                "(old) => { const img = document.querySelector('.jp-OutputArea-output img');"
-                " return img !== null && img.getAttribute('src') !== old; }",
-                arg=before_figure, timeout=30_000)
+            # the picture shown with that text is the stride-3 one, not an intermediate drawing
+            assert after_figure[1] == "2 windows fit, 1 column(s) left over: invalid", after_figure[1]
+            assert after_figure[0] != before_figure[0]
             assert stride.locator(".widget-readout").text_content().strip() == "3"
 
             stride.scroll_into_view_if_needed()

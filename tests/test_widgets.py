@@ -108,6 +108,10 @@ def test_conv_panel_recomputes_and_explains(tmp_path):
     assert panel.result["output"] == 3 and "3x3x4" in panel.status.value
     panel.controls["stride"].value = 3
     assert not panel.result["valid"] and "impossible" in panel.status.value
+    # the picture is in the same widget as the text (no moment where they disagree), and it is
+    # the stride-3 picture: two windows fit, one column is left over
+    assert '<img src="data:image/png;base64,' in panel.status.value
+    assert 'alt="2 windows fit, 1 column(s) left over: invalid"' in panel.status.value
     widgets.conv_figure(panel.result).savefig(tmp_path / "invalid.png")
 
 

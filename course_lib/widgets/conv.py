@@ -2,7 +2,7 @@
 number of filters in; output size, parameters and memory out, with the windows drawn along one row
 of the padded input, and an impossible stride explained."""
 from ..sizes import conv_arithmetic
-from .panel import draw, layout, shown_errors_in
+from .panel import figure_html, layout, shown_errors_in
 
 
 def _describe(r):
@@ -59,18 +59,19 @@ def conv_panel(size=7, filter_size=3, stride=1, pad=0, filters=4, channels=3):
         "filters": w.IntSlider(value=filters, min=1, max=256, description="filters K"),
         "channels": w.IntSlider(value=channels, min=1, max=64, description="depth C"),
     }
-    status, out = w.HTML(), w.Output()
+    status = w.HTML()
 
     @shown_errors_in(status)
     def update(_=None):
         result = conv_arithmetic(**{name: c.value for name, c in controls.items()})
-        status.value = _describe(result)
-        draw(out, conv_figure(result))
+        figure = conv_figure(result)
+        # one widget for the text and the picture, so that both change at once
+        status.value = f"{_describe(result)}<br>{figure_html(figure, figure.axes[0].get_title())}"
         panel.result = result
 
     for control in controls.values():
         control.observe(update, names="value")
     c = list(controls.values())
-    panel = layout([c[:3], c[3:]], status, out, controls=controls, result=None)
+    panel = layout([c[:3], c[3:]], status, controls=controls, result=None)
     update()
     return panel

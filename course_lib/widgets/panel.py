@@ -107,6 +107,17 @@ def notes(*functions):
     return "<br><i>" + "; ".join(html.escape(s) for s in said) + "</i>" if said else ""
 
 
+def figure_html(figure, alt):
+    """The figure as an <img> (PNG, inline) for an HTML widget: text and picture in one widget
+    change together, where a separate output area would show the new text before the picture."""
+    import base64
+    import io
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}">'
+
+
 def draw(area, figure):
     """Replace what the output area shows by figure (without flicker: cleared when it arrives)."""
     area.clear_output(wait=True)
