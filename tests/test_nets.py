@@ -71,7 +71,7 @@ def overfit(model, X, y, rule, lr, batch_size, epochs):
 
 
 def test_fc_net_overfits_fifty_images(digits):
-    """REFERENCE: a small FC net reaches 100% training accuracy on 50 images within 20 epochs."""
+    """As in CS231n: a small FC net reaches 100% training accuracy on 50 images within 20 epochs."""
     X, y = digits["X_train"][:50].reshape(50, -1), digits["y_train"][:50]
     model = FullyConnectedNet([100, 100], input_dim=64, num_classes=10, weight_scale=5e-2,
                               dtype=np.float64, seed=0)

@@ -1,4 +1,5 @@
-"""The convolution arithmetic and network figures of REFERENCE.md."""
+"""The convolution arithmetic and the network figures of the lecture (CS231n's AlexNet, VGG-16 and
+GoogLeNet tables), which the course must reproduce."""
 import pytest
 
 from course_lib import sizes
