@@ -254,8 +254,16 @@ def test_a_teaching_assistant_grades_in_the_formgrader_in_chromium(course, tmp_p
                 page.goto(f"{url}/formgrader/submissions/{notebook_id}/?index=0")
                 score = page.locator("input.score#question-2")
                 score.wait_for(timeout=60_000)
-                with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url
-                                          and r.request.method == "PUT", timeout=30_000) as put:
+                # The page may save other inputs as focus moves (a PUT of question-1's unchanged
+                # grade once came first and the server was stopped before this one): wait for
+                # the PUT that carries the new score.
+                def saves_the_new_score(response):
+                    if "/formgrader/api/grade/" not in response.url or response.request.method != "PUT":
+                        return False
+                    sent = json.loads(response.request.post_data or "{}")
+                    return sent.get("name") == "question-2" and float(sent.get("manual_score") or -1) == 0.5
+
+                with page.expect_response(saves_the_new_score, timeout=30_000) as put:
                     score.fill("0.5")
                     score.press("Tab")  # the formgrader saves on change
                 assert put.value.ok
