@@ -86,12 +86,16 @@ def plot_history(history):
     return fig
 
 
-def show_images(images, titles=(), size=1.6, cmap=None):
-    """A row of images (C, H, W), each rescaled to [0, 1] on its own, with optional titles."""
+def show_images(images, titles=(), size=1.6, cmap=None, mean=None):
+    """A row of images (C, H, W), each rescaled to [0, 1] on its own, with optional titles. mean:
+    the training mean the images had subtracted (data["mean"]), added back first so that they
+    look as a person would recognise them."""
     fig = Figure(figsize=(size * len(images), size + 0.3))
     for i, image in enumerate(images):
         ax = fig.add_subplot(1, len(images), i + 1)
         image = np.asarray(image)
+        if mean is not None:
+            image = image + np.asarray(mean).reshape(image.shape)
         unit = _as_hwc(_to_unit_range(image)) if image.ndim == 3 else _to_unit_range(image)
         ax.imshow(unit, cmap=cmap or ("gray" if unit.ndim == 2 else None))
         if i < len(titles):

@@ -39,3 +39,22 @@ def test_filters_and_history_render(rng, tmp_path):
     fig.savefig(tmp_path / "h.png")
     assert (tmp_path / "f.png").stat().st_size > 1000 and (tmp_path / "h.png").stat().st_size > 1000
     assert list(fig.axes[0].lines[0].get_ydata()) == [2.3, 1.0, 0.5]
+
+
+def test_images_are_shown_with_the_training_mean_added_back():
+    """A mean-subtracted digit is hard to read; with data["mean"] given, the picture is the image
+    as it was taken (then rescaled to [0, 1])."""
+    mean = np.zeros((1, 2, 2))
+    mean[0, 0, 0] = 4.0
+    centred = np.array([[[-4.0, 1.0], [0.0, 2.0]]])  # the original is [[0, 1], [0, 2]]
+    shown = vis.show_images([centred], mean=mean).axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown, [[0.0, 0.5], [0.0, 1.0]])
+    plain = vis.show_images([centred]).axes[0].images[0].get_array()
+    np.testing.assert_allclose(plain, [[0.0, 5 / 6], [4 / 6, 1.0]])
+
+
+def test_the_knn_panel_shows_neighbours_as_taken():
+    from course_lib.widgets.knn import _image
+    mean = np.array([[[4.0, 0.0], [0.0, 0.0]]])
+    np.testing.assert_allclose(_image(np.array([-4.0, 1.0, 0.0, 2.0]), (1, 2, 2), mean),
+                               [[0.0, 0.5], [0.0, 1.0]])

@@ -41,34 +41,36 @@ def knn_report(X_train, y_train, X_test, y_test, k=1, metric="L2", index=0, l2=N
     return KnnExplorer(X_train, y_train, X_test, y_test, l2, vote).report(k, metric, index)
 
 
-def _image(row, image_shape):
-    image = row.reshape(image_shape)
+def _image(row, image_shape, mean=None):
+    """A row as a picture: the training mean added back (if given), rescaled to [0, 1]."""
+    image = row.reshape(image_shape) + (0 if mean is None else np.asarray(mean).reshape(image_shape))
     image = (image - image.min()) / (np.ptp(image) or 1)
     return image[0] if image_shape[0] == 1 else image.transpose(1, 2, 0)
 
 
-def neighbours_figure(explorer, report, index, image_shape, class_names):
+def neighbours_figure(explorer, report, index, image_shape, class_names, mean=None):
     from matplotlib.figure import Figure
     k = len(report["neighbours"])
     fig = Figure(figsize=(1.4 * (k + 1), 1.8))
     ax = fig.add_subplot(1, k + 1, 1)
-    ax.imshow(_image(explorer.X_test[index], image_shape), cmap="gray")
+    ax.imshow(_image(explorer.X_test[index], image_shape, mean), cmap="gray")
     ax.set_title(f"test: {class_names[report['label']]}\nvote: {class_names[report['prediction']]}",
                  fontsize=8)
     ax.axis("off")
     for i, (j, label) in enumerate(zip(report["neighbours"], report["neighbour_labels"]), start=2):
         ax = fig.add_subplot(1, k + 1, i)
-        ax.imshow(_image(explorer.X_train[j], image_shape), cmap="gray")
+        ax.imshow(_image(explorer.X_train[j], image_shape, mean), cmap="gray")
         ax.set_title(class_names[label], fontsize=8)
         ax.axis("off")
     return fig
 
 
 def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=20, l2=None,
-              vote=None):
+              vote=None, mean=None):
     """Sliders for k and the test image, a choice of distance; shows the accuracy on the test set
     and the chosen image's nearest neighbours. l2 and vote: the student's compute_distances_no_loops
-    and predict_labels (the course's are used, with a note, until they are written)."""
+    and predict_labels (the course's are used, with a note, until they are written); mean: the
+    training mean the rows had subtracted, added back to show the images as they were taken."""
     import ipywidgets as w
     explorer = KnnExplorer(X_train, y_train, X_test, y_test, l2, vote)
     k = w.IntSlider(value=1, min=1, max=max_k, description="k")
@@ -81,7 +83,7 @@ def knn_panel(X_train, y_train, X_test, y_test, image_shape, class_names, max_k=
         report = explorer.report(k.value, metric.value, index.value)
         status.value = (f"<b>accuracy</b> {report['accuracy']:.3f} with k={k.value}, "
                         f"{metric.value} distance" + notes(explorer.l2, explorer.vote))
-        draw(out, neighbours_figure(explorer, report, index.value, image_shape, class_names))
+        draw(out, neighbours_figure(explorer, report, index.value, image_shape, class_names, mean))
 
     for control in (k, metric, index):
         control.observe(update, names="value")
