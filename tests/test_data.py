@@ -1,7 +1,5 @@
 import hashlib
-import io
 import pickle
-import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +10,7 @@ from course_lib.data import (DownloadError, add_bias_column, as_rows, download_c
                              get_digits_data, load_cifar10, load_digits, load_sample_photos, split,
                              subtract_mean)
 from course_lib.data import cifar10
+import cifar_archive
 
 
 # ---------------------------------------------------------------- digits and preprocessing
@@ -55,9 +54,11 @@ def test_subtract_mean_and_bias_trick():
 
 def test_as_rows_flattens_the_image_sets_only():
     images = {"X_train": np.arange(24.0).reshape(2, 3, 2, 2), "y_train": np.array([0, 1]),
-              "image_shape": (3, 2, 2), "X_val": np.zeros((1, 1, 8, 8), np.float32)}
+              "image_shape": (3, 2, 2), "X_val": np.zeros((1, 1, 8, 8), np.float32),
+              "X_dev": np.zeros((0, 3, 2, 2))}  # 01 asks CIFAR-10 for no dev set
     rows = as_rows(images)
     assert rows["X_train"].shape == (2, 12) and rows["X_val"].shape == (1, 64)
+    assert rows["X_dev"].shape == (0, 12)
     assert rows["X_val"].dtype == np.float32 and rows["X_train"][1, 0] == 12.0
     assert rows["y_train"] is images["y_train"] and rows["image_shape"] == (3, 2, 2)
     assert images["X_train"].ndim == 4  # a new dict: the images are still images
@@ -73,29 +74,7 @@ def test_sample_photos():
 PER_BATCH = 6
 
 
-def make_fixture_tar():
-    """A small archive laid out exactly like cifar-10-python.tar.gz: protocol-2 pickles of dicts
-    with bytes keys, b"data" as (N, 3072) uint8 channel-major rows, b"labels" as a list."""
-    rng = np.random.default_rng(0)
-    batches, buffer = {}, io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in cifar10.BATCHES + ("batches.meta",):
-            if name == "batches.meta":
-                content = {b"label_names": [n.encode() for n in cifar10.CLASS_NAMES]}
-            else:
-                content = {b"batch_label": name.encode(),
-                           b"data": rng.integers(0, 256, (PER_BATCH, 3072), dtype=np.uint8),
-                           b"labels": rng.integers(0, 10, PER_BATCH).tolist(),
-                           b"filenames": [b"x.png"] * PER_BATCH}
-                batches[name] = content
-            payload = pickle.dumps(content, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue(), batches
-
-
-ARCHIVE, BATCHES = make_fixture_tar()
+ARCHIVE, BATCHES = cifar_archive.archive_bytes(per_batch=PER_BATCH, compresslevel=9)
 ARCHIVE_MD5 = hashlib.md5(ARCHIVE).hexdigest()
 
 
@@ -178,7 +157,8 @@ def test_the_notebooks_switch_loads_cifar10_from_its_cache(tmp_path, server):
     data = get_dataset("cifar10", cifar_sizes=(20, 5, 6, 4), root=tmp_path)
     assert data["X_train"].shape == (20, 3, 32, 32) and data["X_val"].shape == (5, 3, 32, 32)
     assert data["X_test"].shape == (6, 3, 32, 32) and data["X_dev"].shape == (4, 3, 32, 32)
-    assert data["image_shape"] == (3, 32, 32) and data["class_names"][:2] == ("plane", "car")  # CS231n's names
+    assert data["image_shape"] == (3, 32, 32)
+    assert data["class_names"][:2] == ("plane", "car")  # CS231n's names
     np.testing.assert_array_equal(data["y_val"], load_cifar10(tmp_path / "cifar-10-batches-py")[1][20:25])
     rows = get_dataset("cifar10", bias=True, cifar_sizes=(20, 5, 6, 4), root=tmp_path, dtype=np.float32)
     assert rows["X_train"].shape == (20, 3073) and rows["X_train"].dtype == np.float32
@@ -214,6 +194,32 @@ def test_corrupted_download_is_rejected_and_the_cache_kept(tmp_path, server):
     assert (tmp_path / "cifar-10-python.tar.gz").read_bytes() == good_archive
     assert not list(tmp_path.glob("*.part"))
     assert load_cifar10(tmp_path / "cifar-10-batches-py")[1].shape == (5 * PER_BATCH,)
+
+
+@pytest.mark.slow
+def test_a_full_size_archive_loads_into_the_courses_splits(tmp_path):
+    """The whole pipeline at CIFAR-10's real size (50,000 + 10,000 images, 279 MB): download over
+    loopback, MD5, extraction, the CS231n splits as the notebooks ask for them, and class
+    structure a linear classifier learns (so the notebooks have something to learn on it)."""
+    from course_lib.classifiers import Softmax
+    from course_lib.data import get_dataset
+    payload, batches = cifar_archive.archive_bytes()
+    full = Server(payload)
+    try:
+        download_cifar10(tmp_path, url=full.url, md5=hashlib.md5(payload).hexdigest(), progress=False)
+    finally:
+        full.close()
+    data = get_dataset("cifar10", bias=True, root=tmp_path, dtype=np.float32)
+    assert {k: v.shape for k, v in data.items() if k.startswith("X_")} == {
+        "X_train": (49000, 3073), "X_val": (1000, 3073), "X_test": (1000, 3073), "X_dev": (500, 3073)}
+    np.testing.assert_array_equal(data["y_val"], batches["data_batch_5"][b"labels"][9000:])
+    first = batches["data_batch_1"][b"data"][0].astype(np.float32)
+    np.testing.assert_allclose(data["X_train"][0, :3072] + data["mean"].ravel(), first, atol=1e-3)
+    classifier = Softmax(seed=0)
+    classifier.train(data["X_train"] / 255, data["y_train"], learning_rate=1e-1, reg=1e-4,
+                     num_iters=200, batch_size=200)
+    accuracy = np.mean(classifier.predict(data["X_val"] / 255) == data["y_val"])
+    assert accuracy > 0.5, accuracy  # chance is 0.1
 
 
 def test_a_bad_archive_in_the_cache_is_replaced(tmp_path, server):

@@ -38,8 +38,10 @@ def subtract_mean(data, keys=("X_train", "X_val", "X_test", "X_dev")):
 
 
 def as_rows(data):
-    """The same splits with every image set X_* flattened to rows (N, D), in a new dict."""
-    return {k: v.reshape(len(v), -1) if k.startswith("X_") else v for k, v in data.items()}
+    """The same splits with every image set X_* flattened to rows (N, D), in a new dict. D is
+    spelled out: an empty set (no dev images) cannot infer it from -1."""
+    return {k: v.reshape(len(v), int(np.prod(v.shape[1:]))) if k.startswith("X_") else v
+            for k, v in data.items()}
 
 
 def add_bias_column(X):
