@@ -72,6 +72,56 @@ def test_net_panel_updates_with_the_students_rules(digits):
     assert panel.result["val_acc"] > 0.5
 
 
+def test_net_panel_trains_on_the_students_layers_or_says_it_does_not(digits):
+    from course_lib import layers
+    calls = []
+
+    def batchnorm_forward(x, gamma, beta, bn_param):  # the course's, counted
+        calls.append("forward")
+        return layers.batchnorm_forward(x, gamma, beta, bn_param)
+
+    def batchnorm_backward(dout, cache):
+        calls.append("backward")
+        return layers.batchnorm_backward(dout, cache)
+
+    def dropout_forward(x, dropout_param):
+        raise NotImplementedError("dropout_forward is not written yet")
+
+    def dropout_backward(dout, cache):
+        raise NotImplementedError("dropout_backward is not written yet")
+
+    panel = widgets.net_panel(digits, epochs=1, keep=0.8, batchnorm=True,
+                              layers={"batchnorm": (batchnorm_forward, batchnorm_backward),
+                                      "dropout": (dropout_forward, dropout_backward)})
+    panel.controls["train"].click()
+    status = panel.status.value
+    assert "your dropout layer is not written yet, so the course" in status
+    assert "batchnorm layer" not in status and "best validation accuracy" in status
+    # every training step ran the student's pair (one hidden layer), after one tiny trial call
+    steps = len(panel.result["solver"].loss_history)
+    assert steps > 5 and calls.count("backward") == steps + 1 and calls.count("forward") > steps + 1
+    assert panel.result["model"].layers["batchnorm_forward"] is batchnorm_forward
+    assert panel.result["model"].layers["dropout_forward"] is layers.dropout_forward
+
+
+def test_net_panel_shows_an_error_in_the_students_layer(digits):
+    def relu_forward(x):
+        return np.maximum(x, 0), x
+
+    def relu_backward(dout, cache):
+        return dout @ (cache > 0)  # a matrix product where a product of entries was meant
+
+    panel = widgets.net_panel(digits, epochs=1, layers={"relu": (relu_forward, relu_backward)})
+    panel.controls["train"].click()
+    assert "relu_backward" in panel.status.value and panel.result is None
+
+
+def test_a_network_refuses_layers_it_does_not_have():
+    from course_lib.classifiers.nets import FullyConnectedNet
+    with pytest.raises(ValueError, match=r"\['conv_forward'\] are not layers of this network"):
+        FullyConnectedNet([5], input_dim=4, num_classes=3, layers={"conv_forward": print})
+
+
 def test_linear_panel_trains_on_click(rows):
     data = {k: np.hstack([v, np.ones((len(v), 1))]) if k.startswith("X_") else v
             for k, v in rows.items() if k[:2] in ("X_", "y_")}

@@ -8,6 +8,8 @@ Parameters live on the host (the optimizers are NumPy). Each loss() call moves t
 where the active backend computes (the GPU for "cuda"), runs forward and backward there, and brings
 back only the scores or the gradients.
 """
+from types import SimpleNamespace
+
 import numpy as np
 
 from .. import layers
@@ -23,6 +25,11 @@ def _l2(params, reg, grads):
             penalty += 0.5 * reg * np.sum(w * w)
             grads[name] = grads[name] + reg * w
     return penalty
+
+
+def _course_layers(names):
+    """{name: course_lib.layers.<name>}: a network's defaults, before any replacement."""
+    return {name: getattr(layers, name) for name in names}
 
 
 def _on_backend(params, X, dtype, where):
@@ -74,14 +81,24 @@ class FullyConnectedNet:
     dropout_keep_ratio is the probability of KEEPING a unit (1 = no dropout). normalization is None
     or "batchnorm". seed makes the initial weights and the sequence of dropout masks reproducible
     (each training step still draws a new mask); dropout_seed freezes one mask for every step,
-    which only a gradient check wants.
+    which only a gradient check wants. layers maps names of course_lib.layers functions to
+    replacements with the same signature (the student's batchnorm_forward and batchnorm_backward,
+    say): the network then runs on them.
     """
+    LAYERS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward",
+              "batchnorm_forward", "batchnorm_backward", "dropout_forward", "dropout_backward",
+              "softmax_loss")
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
                  normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None,
-                 dropout_seed=None):
+                 dropout_seed=None, layers=None):
         if normalization not in (None, "batchnorm"):
             raise ValueError(f"normalization must be None or 'batchnorm', got {normalization!r}")
+        unknown = set(layers or {}) - set(self.LAYERS)
+        if unknown:
+            raise ValueError(f"layers: {sorted(unknown)} are not layers of this network; "
+                             f"it uses {', '.join(self.LAYERS)}")
+        self.layers = _course_layers(self.LAYERS) | dict(layers or {})
         rng = np.random.default_rng(seed)
         self.normalization, self.reg, self.dtype = normalization, reg, dtype
         self.num_layers = len(hidden_dims) + 1
@@ -108,32 +125,33 @@ class FullyConnectedNet:
         for bn_param in self.bn_params:
             bn_param["mode"] = mode
         k, p, out = _on_backend(self.params, X, self.dtype, "FullyConnectedNet.loss")
+        use = SimpleNamespace(**self.layers)  # the course's layers, or their replacements
         caches = []
         for i in range(1, self.num_layers):
-            out, fc_cache = layers.affine_forward(out, p[f"W{i}"], p[f"b{i}"])
+            out, fc_cache = use.affine_forward(out, p[f"W{i}"], p[f"b{i}"])
             bn_cache = drop_cache = None
             if self.normalization:
-                out, bn_cache = layers.batchnorm_forward(out, p[f"gamma{i}"], p[f"beta{i}"],
-                                                         self.bn_params[i - 1])
-            out, relu_cache = layers.relu_forward(out)
+                out, bn_cache = use.batchnorm_forward(out, p[f"gamma{i}"], p[f"beta{i}"],
+                                                      self.bn_params[i - 1])
+            out, relu_cache = use.relu_forward(out)
             if self.use_dropout:
-                out, drop_cache = layers.dropout_forward(out, self.dropout_param)
+                out, drop_cache = use.dropout_forward(out, self.dropout_param)
             caches.append((fc_cache, bn_cache, relu_cache, drop_cache))
         last = self.num_layers
-        scores, last_cache = layers.affine_forward(out, p[f"W{last}"], p[f"b{last}"])
+        scores, last_cache = use.affine_forward(out, p[f"W{last}"], p[f"b{last}"])
         if y is None:
             return k.to_numpy(scores)
-        loss, dout = layers.softmax_loss(scores, y)
+        loss, dout = use.softmax_loss(scores, y)
         grads = {}
-        dout, grads[f"W{last}"], grads[f"b{last}"] = layers.affine_backward(dout, last_cache)
+        dout, grads[f"W{last}"], grads[f"b{last}"] = use.affine_backward(dout, last_cache)
         for i in range(self.num_layers - 1, 0, -1):
             fc_cache, bn_cache, relu_cache, drop_cache = caches[i - 1]
             if self.use_dropout:
-                dout = layers.dropout_backward(dout, drop_cache)
-            dout = layers.relu_backward(dout, relu_cache)
+                dout = use.dropout_backward(dout, drop_cache)
+            dout = use.relu_backward(dout, relu_cache)
             if self.normalization:
-                dout, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward(dout, bn_cache)
-            dout, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dout, fc_cache)
+                dout, grads[f"gamma{i}"], grads[f"beta{i}"] = use.batchnorm_backward(dout, bn_cache)
+            dout, grads[f"W{i}"], grads[f"b{i}"] = use.affine_backward(dout, fc_cache)
         return _finish(k, loss, grads, self.params, self.reg)
 
 

@@ -101,9 +101,11 @@ class YoursOrOurs:
         return self.ours(*args, **kwargs)
 
 
-def notes(*functions):
-    """The fallback notes of some YoursOrOurs, as a line for the status ("" when there are none)."""
-    said = [f.note for f in functions if isinstance(f, YoursOrOurs) and f.note]
+def notes(*items):
+    """The fallback notes of some YoursOrOurs (or notes as text), as a line for the status ("" when
+    there are none)."""
+    said = [f.note if isinstance(f, YoursOrOurs) else f for f in items]
+    said = [s for s in said if isinstance(s, str) and s]
     return "<br><i>" + "; ".join(html.escape(s) for s in said) + "</i>" if said else ""
 
 
