@@ -70,6 +70,34 @@ def show_filters(w, title=None):
     return fig
 
 
+def show_feature_maps(image, maps, mean=None, title=None, columns=9):
+    """An image (C, H, W) and the maps a layer makes of it (F, H', W'), e.g. the first conv layer's
+    ReLU outputs: what each filter responds to, which says more than a 3x3 filter's nine numbers.
+    The maps share one scale (black = 0), so a filter that stays dark finds nothing in the image.
+    mean: the training mean the image had subtracted, added back to show it as taken."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (F, H, W), one map per filter; got shape {maps.shape}")
+    count = len(maps) + 1
+    rows = -(-count // columns)
+    fig = Figure(figsize=(1.2 * min(count, columns), 1.25 * rows + (0.3 if title else 0)))
+    image = np.asarray(image) + (0 if mean is None else np.asarray(mean).reshape(np.shape(image)))
+    ax = fig.add_subplot(rows, columns, 1)
+    ax.imshow(_as_hwc(_to_unit_range(image)).squeeze(), cmap="gray" if image.shape[0] == 1 else None)
+    ax.set_title("image", fontsize=8)
+    ax.axis("off")
+    top = float(maps.max()) or 1.0
+    for f, response in enumerate(maps):
+        ax = fig.add_subplot(rows, columns, f + 2)
+        ax.imshow(response, cmap="gray", vmin=0.0, vmax=top)
+        ax.set_title(f"filter {f}", fontsize=8)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_history(history):
     """Loss per iteration and train/validation accuracy per epoch, from a Solver or a dict with
     loss_history, train_acc_history and val_acc_history."""

@@ -58,3 +58,16 @@ def test_the_knn_panel_shows_neighbours_as_taken():
     mean = np.array([[[4.0, 0.0], [0.0, 0.0]]])
     np.testing.assert_allclose(_image(np.array([-4.0, 1.0, 0.0, 2.0]), (1, 2, 2), mean),
                                [[0.0, 0.5], [0.0, 1.0]])
+
+
+def test_feature_maps_share_one_scale_and_show_the_image_as_taken():
+    mean = np.full((1, 2, 2), 2.0)
+    image = np.array([[[-2.0, 0.0], [1.0, 2.0]]])  # taken as [[0, 2], [3, 4]]
+    maps = np.array([[[0.0, 1.0], [2.0, 4.0]], [[0.0, 0.0], [0.0, 0.5]]])
+    fig = vis.show_feature_maps(image, maps, mean=mean)
+    assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["image", "filter 0", "filter 1"]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.0, 0.5], [0.75, 1.0]])
+    # one scale for all maps, black at 0: the second filter barely responds, and looks it
+    assert [ax.images[0].get_clim() for ax in fig.axes[1:]] == [(0.0, 4.0), (0.0, 4.0)]
+    with pytest.raises(ValueError, match=r"one map per filter; got shape \(2, 2\)"):
+        vis.show_feature_maps(image, maps[0])
