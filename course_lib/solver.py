@@ -7,12 +7,28 @@ dict with the same keys as params; without y it returns class scores of shape (N
                     num_epochs=5, batch_size=100)
     solver.train()            # afterwards model.params holds the best parameters on validation
     solver.loss_history, solver.train_acc_history, solver.val_acc_history
+
+The environment variable COURSE_LIB_MAX_EPOCHS, when set, caps every Solver's num_epochs: a quick
+Run All of the notebooks on the full CIFAR-10 (the test suite sets it to 1) changes how long they
+train, never the data they train on.
 """
+import os
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import optim
 from .storage import save_pickle
+
+
+def max_epochs(num_epochs):
+    """num_epochs, capped by COURSE_LIB_MAX_EPOCHS when that is set."""
+    cap = os.environ.get("COURSE_LIB_MAX_EPOCHS", "").strip()
+    if not cap:
+        return num_epochs
+    if not cap.isdigit() or int(cap) < 1:
+        raise ValueError(f"COURSE_LIB_MAX_EPOCHS must be a whole number of epochs >= 1, got {cap!r}")
+    return min(num_epochs, int(cap))
 
 
 class Solver:
@@ -40,7 +56,7 @@ class Solver:
         self.optim_config = dict(optim_config or {})
         self.lr_decay = lr_decay
         self.batch_size = batch_size
-        self.num_epochs = num_epochs
+        self.num_epochs = max_epochs(num_epochs)
         self.num_train_samples = num_train_samples
         self.num_val_samples = num_val_samples
         self.checkpoint_name = checkpoint_name

@@ -3,10 +3,13 @@
 protocol-2 pickles of dicts with bytes keys; b"data" as (N, 3072) uint8 rows, red plane first;
 b"labels" as a list of ints), at any size up to the real one (10,000 images per batch), with
 deterministic content that has class structure: each class is a smooth colour pattern of its own
-plus noise, so a linear classifier learns it and chance is visibly beaten."""
+plus noise, so a linear classifier learns it and chance is visibly beaten. Server serves one
+over loopback as a web server would."""
 import io
 import pickle
 import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
@@ -52,3 +55,49 @@ def archive_bytes(per_batch=10_000, seed=0, compresslevel=0):
         info.size = len(readme)
         tar.addfile(info, io.BytesIO(readme))
     return buffer.getvalue(), batches
+
+
+class Server:
+    """A loopback HTTP server for one file, honouring Range requests like a real web server.
+    cut_after: close the connection after this many body bytes of the next response."""
+
+    def __init__(self, payload):
+        self.payload, self.cut_after, self.requests = payload, None, []
+        self.ignore_range = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.headers.get("Range"))
+                start = 0
+                if self.headers.get("Range") and not server.ignore_range:
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                    if start >= len(server.payload):
+                        self.send_response(416)
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+                else:
+                    self.send_response(200)
+                body = server.payload[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_after is not None:
+                    body, server.cut_after = body[:server.cut_after], None
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cifar-10-python.tar.gz"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

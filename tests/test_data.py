@@ -1,7 +1,5 @@
 import hashlib
 import pickle
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from course_lib.data import (DownloadError, add_bias_column, as_rows, download_c
                              subtract_mean)
 from course_lib.data import cifar10
 import cifar_archive
+from cifar_archive import Server
 
 
 # ---------------------------------------------------------------- digits and preprocessing
@@ -78,52 +77,6 @@ ARCHIVE, BATCHES = cifar_archive.archive_bytes(per_batch=PER_BATCH, compressleve
 ARCHIVE_MD5 = hashlib.md5(ARCHIVE).hexdigest()
 
 
-class Server:
-    """A loopback HTTP server for one file, honouring Range requests like a real web server.
-    cut_after: close the connection after this many body bytes of the next response."""
-
-    def __init__(self, payload):
-        self.payload, self.cut_after, self.requests = payload, None, []
-        self.ignore_range = False
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.headers.get("Range"))
-                start = 0
-                if self.headers.get("Range") and not server.ignore_range:
-                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
-                    if start >= len(server.payload):
-                        self.send_response(416)
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
-                else:
-                    self.send_response(200)
-                body = server.payload[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if server.cut_after is not None:
-                    body, server.cut_after = body[:server.cut_after], None
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cifar-10-python.tar.gz"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
     s = Server(ARCHIVE)
@@ -157,12 +110,27 @@ def test_the_notebooks_switch_loads_cifar10_from_its_cache(tmp_path, server):
     data = get_dataset("cifar10", cifar_sizes=(20, 5, 6, 4), root=tmp_path)
     assert data["X_train"].shape == (20, 3, 32, 32) and data["X_val"].shape == (5, 3, 32, 32)
     assert data["X_test"].shape == (6, 3, 32, 32) and data["X_dev"].shape == (4, 3, 32, 32)
-    assert data["image_shape"] == (3, 32, 32)
+    assert data["image_shape"] == (3, 32, 32) and data["name"] == "cifar10"
+    assert data["X_train"].dtype == np.float32  # 49,000 images: 0.6 GB, where float64 takes 1.2
     assert data["class_names"][:2] == ("plane", "car")  # CS231n's names
     np.testing.assert_array_equal(data["y_val"], load_cifar10(tmp_path / "cifar-10-batches-py")[1][20:25])
-    rows = get_dataset("cifar10", bias=True, cifar_sizes=(20, 5, 6, 4), root=tmp_path, dtype=np.float32)
-    assert rows["X_train"].shape == (20, 3073) and rows["X_train"].dtype == np.float32
+    rows = get_dataset("cifar10", bias=True, cifar_sizes=(20, 5, 6, 4), root=tmp_path, dtype=np.float64)
+    assert rows["X_train"].shape == (20, 3073) and rows["X_train"].dtype == np.float64
     assert len(server.requests) == 1
+    digits = get_dataset("digits")
+    assert digits["name"] == "digits" and digits["X_train"].dtype == np.float64
+
+
+def test_the_switch_falls_back_to_the_digits_and_says_so(monkeypatch, capsys):
+    from course_lib.data import cifar10, get_dataset
+
+    def offline(root):
+        raise cifar10.DownloadError("could not download CIFAR-10 (no network)")
+
+    monkeypatch.setattr(cifar10, "download_cifar10", offline)
+    data = get_dataset("cifar10", cifar_sizes=(20, 5, 6, 4))
+    assert data["name"] == "digits" and data["image_shape"] == (1, 8, 8)
+    assert "CIFAR-10 is not available, so the digits are used instead" in capsys.readouterr().out
 
 
 def test_interrupted_download_resumes(tmp_path, server):

@@ -163,6 +163,17 @@ def test_solver_checks_its_data(rng):
         Solver(model, dict(data, y_train=data["y_train"][:-1]))
 
 
+def test_max_epochs_setting_caps_training_not_data(rng, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_MAX_EPOCHS", "2")
+    solver = make_solver(rng, num_epochs=5)
+    solver.train()
+    assert solver.epoch == 2 and len(solver.val_acc_history) == 3  # the start, then 2 epochs
+    assert make_solver(rng, num_epochs=1).num_epochs == 1  # a cap, never more epochs
+    monkeypatch.setenv("COURSE_LIB_MAX_EPOCHS", "one")
+    with pytest.raises(ValueError, match="COURSE_LIB_MAX_EPOCHS must be a whole number of epochs >= 1, got 'one'"):
+        make_solver(rng, num_epochs=5)
+
+
 def test_progress_bar_off_by_default(rng, capsys):
     make_solver(rng, num_epochs=1).train()
     assert capsys.readouterr().err == ""
