@@ -20,6 +20,18 @@ CPU_BACKENDS = ("numpy", "numba")
 AGREEMENT_TOL = {np.float64: 1e-10, np.float32: 1e-5}
 
 
+# The quick tier, `python -m pytest -m "not slow"`, leaves out what grades a class, drives a
+# browser or runs whole notebooks: every test that uses one of these fixtures is slow, as is every
+# test marked slow by hand.
+SLOW_FIXTURES = {"warm_course", "lab", "cifar_cache"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's name: fresh inputs per test, reproducible per run."""

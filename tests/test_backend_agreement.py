@@ -55,7 +55,7 @@ def test_numba_conv_chunks_over_images(rng, monkeypatch):
     conv_case(fast, rng, np.float64, 5, 3, 5, 5, 4, 3, 3, 1, 1)
 
 
-@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("backend", ["numba", pytest.param("cuda", marks=pytest.mark.slow)])
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_conv_random_geometry(backend, data):

@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each runs a benchmark end to end
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cpu.py"
 
 

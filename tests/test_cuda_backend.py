@@ -33,6 +33,7 @@ def test_device_arrays_in_device_arrays_out(rng):
     assert all(ck.is_device(g) for g in (dx, dw, db))
 
 
+@pytest.mark.slow
 def test_convnet_trains_on_the_gpu_like_on_the_cpu(rng):
     """Same initial weights, same minibatches: the loss curves of the cuda and numpy backends agree."""
     X = rng.standard_normal((6, 1, 6, 6))

@@ -11,7 +11,7 @@ from autograder.submission import hidden_code, phase_cells
 from notebook_tools import SOLUTIONS, grade_id, load, solved
 from test_mistakes import Kernel, assembled, index_of
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.slow]
 SEEDS = {"07_network_visualization": 10}  # 07's answers take a second each; the rest, 200 draws
 
 

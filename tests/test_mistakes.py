@@ -18,7 +18,7 @@ from autograder.submission import assemble, hidden_code, phase_cells, without_hi
 from notebook_tools import SOLUTIONS, blank, grade_id, load, solved, source
 
 # the mistakes overflow and take square roots of negative numbers, as they should
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.slow]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def test_solutions_are_committed_without_outputs(name):
     release.check_no_outputs(SOLUTIONS / name)
 
 
+@pytest.mark.slow
 def test_release_is_in_sync_with_the_solutions():
     """assignments/ is what `course-grade release` makes from solutions/, byte for byte."""
     assert release.differences(SOLUTIONS, ASSIGNMENTS) == []
@@ -91,6 +92,7 @@ def test_stubs_are_named_after_their_enclosing_definitions():
     assert lines[9] == "raise NotImplementedError('kept')"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_notebook_runs_top_to_bottom_without_stderr(name, tmp_path):
     nb = nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
