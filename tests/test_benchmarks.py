@@ -17,7 +17,7 @@ def test_cpu_benchmark_runs_in_quick_mode(tmp_path):
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     for case in ("conv fwd+bwd float32", "conv fwd+bwd float64", "max pool", "kNN distances",
-                 "svm loss+grad", "softmax loss+grad", "first calls"):
+                 "svm loss+grad", "softmax loss+grad", "first calls", "warm start"):
         assert case in out.stdout, case
 
 
