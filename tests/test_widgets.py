@@ -120,6 +120,8 @@ def test_a_network_refuses_layers_it_does_not_have():
     from course_lib.classifiers.nets import FullyConnectedNet
     with pytest.raises(ValueError, match=r"\['conv_forward'\] are not layers of this network"):
         FullyConnectedNet([5], input_dim=4, num_classes=3, layers={"conv_forward": print})
+    with pytest.raises(ValueError, match=r"\['conv'\] are not layer kinds .* affine, relu, batchnorm, dropout"):
+        widgets.nets.yours_or_ours_layers({"conv": (print, print)})
 
 
 def test_linear_panel_trains_on_click(rows):

@@ -27,6 +27,10 @@ def yours_or_ours_layers(pairs):
     {"batchnorm": (batchnorm_forward, batchnorm_backward), ...}: a pair is used when both run
     (tried on a tiny input), the course's pair when either is a stub (with a note). Any other
     error is the student's to see, so it is raised."""
+    unknown = set(pairs or {}) - set(_PROBES)
+    if unknown:
+        raise ValueError(f"layers: {sorted(unknown)} are not layer kinds of the network panel; "
+                         f"it takes {', '.join(_PROBES)}")
     chosen, said = {}, []
     for kind, (forward, backward) in (pairs or {}).items():
         try:
