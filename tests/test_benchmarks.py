@@ -36,3 +36,14 @@ def test_grading_benchmark_compares_one_and_two_workers():
                          timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "speedup with 2 workers" in out.stdout and "grades identical: True" in out.stdout
+
+
+def test_notebook_benchmark_prints_a_row_per_notebook_and_dataset(tmp_path):
+    env = dict(os.environ, COURSE_LIB_DATA=str(tmp_path))  # an empty cache: CIFAR-10 is said missing
+    out = subprocess.run([sys.executable, str(BENCH.with_name("bench_notebooks.py")), "--notebooks",
+                          "03_softmax"], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("03_softmax"))
+    name, dataset, seconds, peak = row.split()
+    assert dataset == "digits" and float(seconds) > 0 and 0.05 < float(peak) < 2
+    assert f"no CIFAR-10 in {tmp_path}" in out.stdout
