@@ -254,6 +254,12 @@ def test_a_teaching_assistant_grades_in_the_formgrader_in_chromium(course, tmp_p
                 page.goto(f"{url}/formgrader/submissions/{notebook_id}/?index=0")
                 score = page.locator("input.score#question-2")
                 score.wait_for(timeout=60_000)
+                # The inputs are in the page's HTML before its script fetches the grades and binds a
+                # view to each; a change before that is saved by nobody (CI once waited 30 s for
+                # a PUT that never came). Type only once the views exist.
+                page.wait_for_function("() => window.formgrader && formgrader.grades"
+                                       " && formgrader.grades.loaded && formgrader.grade_uis.length > 0",
+                                       timeout=60_000)
                 # The page may save other inputs as focus moves (a PUT of question-1's unchanged
                 # grade once came first and the server was stopped before this one): wait for
                 # the PUT that carries the new score.
