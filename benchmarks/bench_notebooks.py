@@ -75,7 +75,7 @@ def printed(nb):
     return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
 
 
-def convnet_epoch(num_train=49000, batch_size=50, repeat=1):
+def convnet_epoch(num_train=49000, batch_size=50):
     """06's ConvNet (16 3x3 filters, hidden 64, adam) for one epoch on CIFAR-size images, with
     course_lib's numba backend and with the same network in PyTorch CPU: (course_lib s, torch s)."""
     import numpy as np

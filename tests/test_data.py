@@ -44,6 +44,14 @@ def test_split_indices_are_disjoint():
         split(X, np.arange(100), 90, 20, 0)
 
 
+def test_subtract_mean_in_place_shifts_the_given_arrays():
+    X_train, X_val = np.array([[1.0, 2.0], [3.0, 6.0]]), np.array([[2.0, 4.0]])
+    data = subtract_mean({"X_train": X_train, "X_val": X_val}, in_place=True)
+    assert data["X_train"] is X_train and data["X_val"] is X_val
+    np.testing.assert_array_equal(X_val, [[0.0, 0.0]])
+    np.testing.assert_array_equal(data["mean"], [2.0, 4.0])
+
+
 def test_subtract_mean_and_bias_trick():
     data = subtract_mean({"X_train": np.array([[1.0, 2.0], [3.0, 6.0]]), "X_val": np.array([[2.0, 4.0]])})
     np.testing.assert_array_equal(data["X_val"], [[0.0, 0.0]])

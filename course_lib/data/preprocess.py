@@ -26,14 +26,18 @@ def split(X, y, num_train, num_val, num_test, num_dev=0, seed=0):
     return data
 
 
-def subtract_mean(data, keys=("X_train", "X_val", "X_test", "X_dev")):
+def subtract_mean(data, keys=("X_train", "X_val", "X_test", "X_dev"), in_place=False):
     """Subtract the training mean (per feature/pixel) from every X_* set, in a new dict; the mean
-    is returned under "mean" so new inputs can be shifted the same way."""
+    is returned under "mean" so new inputs can be shifted the same way. in_place=True shifts the
+    arrays themselves (for sets the caller just made: no second copy of each)."""
     mean = data["X_train"].mean(axis=0)
     out = dict(data, mean=mean)
     for key in keys:
         if key in data:
-            out[key] = data[key] - mean
+            if in_place:
+                data[key] -= mean
+            else:
+                out[key] = data[key] - mean
     return out
 
 
