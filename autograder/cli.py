@@ -5,6 +5,7 @@
     course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
     course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
                                                  # per student) into course/submitted/ first
+    course-grade autograde 01_knn --scheduler tcp://HOST:8786   # on a Dask cluster
     course-grade export 01_knn                   # final grades (autograded + manual), every student
 """
 import argparse
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import grading, release
+from .cluster import ClusterError
 
 
 def main(argv=None):
@@ -30,6 +32,9 @@ def main(argv=None):
     grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
+    grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on the Dask cluster of this scheduler (tcp://HOST:8786) instead of "
+                            "--workers processes here; every worker needs the same course-lib[dask]")
     grade.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission")
     grade.add_argument("--cpu-seconds", type=int, default=None, help="CPU seconds per process "
                        "of a submission (default: the timeout)")
@@ -69,12 +74,16 @@ def main(argv=None):
     solution_folder = Path(args.solutions) / args.assignment
     if not solution_folder.is_dir():
         parser.error(f"no assignment {args.assignment!r} in {args.solutions}/")
-    results = grading.autograde(solution_folder, args.submissions, Path(args.course),
-                                workers=args.workers, timeout=args.timeout,
-                                memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
-                                processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
-                                cell_timeout=args.cell_timeout, force=args.force,
-                                feedback=not args.no_feedback)
+    try:
+        results = grading.autograde(solution_folder, args.submissions, Path(args.course),
+                                    workers=args.workers, timeout=args.timeout,
+                                    memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
+                                    processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
+                                    cell_timeout=args.cell_timeout, force=args.force,
+                                    feedback=not args.no_feedback, scheduler=args.scheduler)
+    except ClusterError as err:
+        print(f"course-grade: {err}", file=sys.stderr)
+        return 2
     csv_path = Path(args.csv or Path(args.course) / f"{args.assignment}.csv")
     grading.export_csv(results, csv_path)
     print(grading.summary(results))

@@ -12,7 +12,7 @@ grades only submissions that are new or changed (or all, with force). Grades do 
 number of workers.
 """
 import csv
-import hashlib
+import hmac
 import html
 import json
 import os
@@ -31,20 +31,16 @@ from tqdm.auto import tqdm
 from course_lib.storage import write_atomically
 
 from .cases import CASES
-from . import gradebook
-from .edition import fingerprint
+from . import cluster, gradebook
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
 from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
-from .worker import all_zero, grade_submission, new_record, prepare_editions
+from .worker import (all_zero, check_instructor, grade_submission,
+                     new_record, prepare_editions)
 
 
 FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
-
-
-class InstructorNotebookError(RuntimeError):
-    """The instructor's notebook does not earn full marks on the grader's inputs."""
 
 
 def _secret(course):
@@ -56,6 +52,11 @@ def _secret(course):
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(16))
     return path.read_text().strip()
+
+
+def seed(secret, student, assignment):
+    """A student's part of the seed of the grader's inputs: all a worker is given of the secret."""
+    return hmac.new(bytes.fromhex(secret), f"{assignment}/{student}".encode(), "sha256").hexdigest()
 
 
 def _save(results, path):
@@ -73,32 +74,6 @@ def _totals(tests):
     return {"score": sum(t[0] for t in tests.values()),
             "max_score": sum(t[1] for t in tests.values()),
             "auto_score": sum(t[0] for t in auto), "auto_max": sum(t[1] for t in auto)}
-
-
-# ---------------------------------------------------------------- the instructor's notebook first
-def _check_instructor(course, base):
-    """Grade the instructor's own notebook like a submission: every autograded test must pass.
-    Done once per version of the source and the library; it fills the Numba caches (of the
-    notebook and of every grading edition) that the students' jails start from."""
-    stamp = course / "numba-cache" / f".{base.assignment}.sha256"
-    editions = "".join(fingerprint(case.withhold) for case in CASES.get(base.assignment, {}).values())
-    wanted = tree_hash(course / "source" / base.assignment) + hashlib.sha256((fingerprint(()) + editions).encode()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
-    shutil.rmtree(course / "numba-cache" / base.assignment, ignore_errors=True)
-    folder = Path(base.scratch) / "instructor-submission"
-    folder.mkdir()
-    for name, text in base.sources.items():
-        (folder / name).write_text(text)
-    record, _ = grade_submission(replace(base, student="instructor", submission=str(folder),
-                                         digest=tree_hash(folder), warm_up=True))
-    failures = {k: v for k, v in record["checks"].items() if v}
-    if record["status"] != Status.GRADED or failures:
-        raise InstructorNotebookError(
-            f"the instructor's notebook of {base.assignment} does not pass on the grader's inputs "
-            f"({record['status']} {record['message']} {record.get('notes', '')}): {failures}")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(wanted)
 
 
 # ---------------------------------------------------------------- gradebook and notebooks
@@ -163,10 +138,12 @@ def _feedback(course, assignment, results):
 # ---------------------------------------------------------------- the whole class
 def autograde(solution_folder, submissions=None, course="course", workers=1, timeout=600, memory_mb=4096,
               cpu_seconds=None, processes=256, file_mb=64, disk_mb=1024, cell_timeout=30, force=False,
-              feedback=True, progress=True, log=tqdm.write):
+              feedback=True, progress=True, log=tqdm.write, scheduler=None):
     """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
-    after collecting the folder `submissions` into it, if given) with `workers` processes.
-    Returns {student: record}; records of unchanged submissions are kept."""
+    after collecting the folder `submissions` into it, if given) with `workers` processes, or on
+    the Dask cluster whose scheduler is at `scheduler` (autograder.cluster).
+    Returns {student: record}; records of unchanged submissions are kept. Raises
+    cluster.ClusterError if the cluster cannot go on; the grades recorded until then are kept."""
     solution_folder = Path(solution_folder)
     assignment = solution_folder.name
     course = prepare(course, solution_folder)
@@ -176,13 +153,15 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
                     disk_mb=disk_mb, processes=processes, file_mb=file_mb,
                     threads=max(1, (os.cpu_count() or 1) // workers))
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
-    base = Job(assignment=assignment, student="", submission="", digest="", secret=_secret(course),
+    secret = _secret(course)
+    base = Job(assignment=assignment, student="", submission="", digest="", seed="",
                sources={p.name: p.read_text() for p in notebooks(course / "source" / assignment)},
                releases={p.name: p.read_text() for p in notebooks(course / "release" / assignment)},
                scratch=str(scratch), course=str(course), limits=limits)
     try:
         prepare_editions(course, assignment)
-        _check_instructor(course, base)
+        instructor = replace(base, student="instructor", seed=seed(secret, "instructor", assignment))
+        check_instructor(course, instructor)
         refused, unreadable, notes = {}, {}, {}
         if submissions is not None:
             refused, unreadable, notes = collect(submissions, course, assignment, list(base.sources))
@@ -205,12 +184,15 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
             if force or old.get("hash") != digest or old.get("source") != source \
                     or old.get("status") in (Status.TIMEOUT, Status.ERROR):
                 todo.append(replace(base, student=student, submission=str(path), digest=digest,
+                                    seed=seed(secret, student, assignment),
                                     notes=tuple(notes.get(student, ()))))
         _save(results, results_path)
         log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
             f"{len(refused)} refused")
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
-            for job, (record, executed) in _graded(todo, workers):
+            finished = (_graded(todo, workers) if scheduler is None
+                        else cluster.graded(todo, scheduler, instructor, log))
+            for job, (record, executed) in finished:
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 record = json.loads(json.dumps(record))  # as the results file holds it: plain lists
                 if executed and submission_time(submitted(course, job.student, assignment)) is None:

@@ -27,6 +27,7 @@ import tempfile
 import time
 import traceback
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -55,10 +56,10 @@ def new_record():
 def case_rng(job, grade_id, content):
     """Fresh inputs per student, test and notebook content (the bytes graded, `content`), the same
     in every run of the same submission (parallel grading equals serial grading), unknown to
-    students (the course's secret is in the seed), and new for every changed notebook: inputs a
-    student saw cannot be answered next time."""
+    students (the job's seed comes from the course's secret), and new for every changed notebook:
+    inputs a student saw cannot be answered next time."""
     key = hashlib.sha256(f"{job.student}/{job.assignment}/{grade_id}/{content}".encode()).digest()
-    return np.random.default_rng([int(job.secret, 16), int.from_bytes(key[:16], "little")])
+    return np.random.default_rng([int(job.seed, 16), int.from_bytes(key[:16], "little")])
 
 
 def prepare_editions(course, assignment):
@@ -68,6 +69,41 @@ def prepare_editions(course, assignment):
         _, rebuilt = edition.build(Path(course) / "editions" / assignment / gid, case.withhold)
         if rebuilt:
             shutil.rmtree(Path(course) / "numba-cache" / assignment / gid, ignore_errors=True)
+
+
+class InstructorNotebookError(RuntimeError):
+    """The instructor's notebook does not earn full marks on the grader's inputs."""
+
+
+def check_instructor(course, job):
+    """Grade the instructor's own notebook (job: student "instructor") like a submission: every
+    autograded test must pass. Done once per version of the notebooks and the library; it fills
+    the Numba caches (of the notebook and of every grading edition) that the students' jails
+    start from. `course` is where the editions and caches live: the course directory, or a
+    cluster worker's own kit (autograder.cluster)."""
+    course = Path(course)
+    stamp = course / "numba-cache" / f".{job.assignment}.sha256"
+    editions = "".join(edition.fingerprint(case.withhold) for case in CASES.get(job.assignment, {}).values())
+    notebooks = json.dumps([job.sources, job.releases], sort_keys=True)
+    wanted = hashlib.sha256((notebooks + edition.fingerprint(()) + editions).encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    shutil.rmtree(course / "numba-cache" / job.assignment, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=job.scratch, prefix="instructor-"))
+    try:
+        for name, text in job.sources.items():
+            (folder / name).write_text(text)
+        record, _ = grade_submission(replace(job, course=str(course), submission=str(folder),
+                                             digest="instructor", warm_up=True))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    failures = {k: v for k, v in record["checks"].items() if v}
+    if record["status"] != Status.GRADED or failures:
+        raise InstructorNotebookError(
+            f"the instructor's notebook of {job.assignment} does not pass on the grader's inputs "
+            f"({record['status']} {record['message']} {record.get('notes', '')}): {failures}")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(wanted)
 
 
 def library_folders(job, gid=None):
@@ -245,6 +281,13 @@ def _sandbox(job, scratch):
                 cgroup.close()
 
 
+UNREADABLE = (OSError, zipfile.BadZipFile, ValueError)  # what reading a submission may raise
+
+
+def unreadable(record, err):
+    return dict(record, status=Status.MALFORMED, message=f"cannot read the submission: {err}")
+
+
 def grade_submission(job: Job):
     """Grade one student's submission. Never raises: a fault of the grader's own becomes an
     "error" record for this student alone. Returns (record, {notebook name: executed notebook as
@@ -257,8 +300,8 @@ def grade_submission(job: Job):
     try:
         try:
             missing, notes = extract_notebooks(Path(job.submission), names, scratch / "in")
-        except (OSError, zipfile.BadZipFile, ValueError) as err:
-            return dict(record, status=Status.MALFORMED, message=f"cannot read the submission: {err}"), executed
+        except UNREADABLE as err:
+            return unreadable(record, err), executed
         record["integrity"] += list(job.notes) + notes
         if len(missing) == len(names):
             return dict(record, status=Status.MISSING, message=f"no {', '.join(missing)} in the submission"), executed

@@ -1,0 +1,203 @@
+"""Grading on a Dask distributed cluster (autograder.cluster): a real `dask scheduler` and two
+`dask worker` processes on 127.0.0.1, started through Dask's command line, grade a class; the
+grades must equal a serial run's, whatever happens to the workers and the scheduler."""
+import json
+import os
+import pickle
+import shutil
+import signal
+import threading
+import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from autograder import cli, cluster, grading
+from autograder.model import Job
+from dask_cluster import Cluster
+from notebook_tools import SOLUTIONS, blank, solved, write_submission
+
+pytest.importorskip("distributed")
+
+NAME = "02_svm"
+HERE = Path(__file__).resolve().parent
+QUIET = dict(progress=False, feedback=False, log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory, warm_course):
+    """Submissions of five students and their grades from a serial run (one process, no Dask)."""
+    root = tmp_path_factory.mktemp("cluster")
+    subs = root / "submissions"
+    write_submission(subs, "alice", NAME, solved(NAME))
+    write_submission(subs, "bob", NAME, blank(NAME))
+    write_submission(subs, "carol", NAME, solved(NAME, broken=("vectorized",)))
+    write_submission(subs, "dies-once", NAME, solved(NAME, broken=("naive",)))
+    write_submission(subs, "kills-workers", NAME, solved(NAME))
+    serial = grading.autograde(SOLUTIONS / NAME, subs, warm_course(NAME, root / "serial"), **QUIET)
+    env = {"COURSE_GRADE_WORKER_DIR": str(root / "kits"), "COURSE_TEST_ANNOUNCE": str(root / "announced"),
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",  # two deaths make a KilledWorker
+           "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}  # one submission per worker thread
+    (root / "announced").mkdir()
+    return {"root": root, "subs": subs, "serial": serial, "env": env}
+
+
+class Killer(threading.Thread):
+    """Kills (SIGKILL) the worker process that announces it is grading `student`, `times` times,
+    a second after it started: a worker dying mid-submission."""
+
+    def __init__(self, folder, student, times):
+        super().__init__(daemon=True)
+        self.folder, self.student, self.times, self.killed = Path(folder), student, times, []
+        self.stop = threading.Event()
+
+    def run(self):
+        while len(self.killed) < self.times and not self.stop.is_set():
+            for f in self.folder.glob(f"{self.student}.*"):
+                pid = int(f.suffix[1:])
+                if pid not in self.killed:
+                    time.sleep(1)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    self.killed.append(pid)
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def on_cluster(classroom, warm_course):
+    """The class graded on a two-worker cluster while the test kills workers: the worker holding
+    "dies-once" once, every worker that takes "kills-workers"."""
+    root = classroom["root"]
+    recorded = []
+    real_record = grading._record_in_gradebook
+
+    def counting(course, assignment, student, record, executed):
+        recorded.append(student)
+        return real_record(course, assignment, student, record, executed)
+
+    killers = [Killer(root / "announced", "dies-once", 1), Killer(root / "announced", "kills-workers", 2)]
+    grading._record_in_gradebook = counting
+    try:
+        with Cluster(2, env=classroom["env"], log_dir=root, preload=HERE / "dask_announce.py") as dask:
+            for k in killers:
+                k.start()
+            results = grading.autograde(SOLUTIONS / NAME, classroom["subs"], warm_course(NAME, root / "course"),
+                                        scheduler=dask.address, **QUIET)
+    finally:
+        grading._record_in_gradebook = real_record
+        for k in killers:
+            k.stop.set()
+    return {"results": results, "recorded": recorded, "killed": {k.student: k.killed for k in killers}}
+
+
+def test_a_class_graded_on_the_cluster_gets_the_serial_grades(classroom, on_cluster):
+    serial, results = classroom["serial"], on_cluster["results"]
+    assert results["alice"]["auto_score"] == 8 and results["bob"]["auto_score"] == 0
+    for student in ("alice", "bob", "carol", "dies-once"):
+        assert results[student] == serial[student], student
+
+
+def test_a_worker_killed_mid_submission_costs_nothing_and_doubles_nothing(on_cluster, classroom):
+    assert len(on_cluster["killed"]["dies-once"]) == 1
+    assert on_cluster["results"]["dies-once"] == classroom["serial"]["dies-once"]
+    assert sorted(on_cluster["recorded"]) == ["alice", "bob", "carol", "dies-once"]  # once each
+
+
+def test_a_submission_that_kills_every_worker_it_meets_is_that_students_error(on_cluster):
+    assert len(on_cluster["killed"]["kills-workers"]) == 2
+    record = on_cluster["results"]["kills-workers"]
+    assert record["status"] == "error" and record["auto_score"] == 0 and record["auto_max"] == 8
+    assert "every Dask worker that took this submission died" in record["notes"][0]
+
+
+def test_the_scheduler_going_away_stops_the_run_and_a_rerun_resumes(classroom, warm_course, tmp_path):
+    subs = tmp_path / "submissions"
+    for student in ("alice", "bob", "carol"):
+        shutil.copytree(classroom["subs"] / student, subs / student)  # times kept: the same hash
+    course = warm_course(NAME, tmp_path / "course")
+    real_record = grading._record_in_gradebook
+    with Cluster(1, env=classroom["env"], log_dir=tmp_path) as dask:
+        def record_then_kill(*args):
+            real_record(*args)
+            dask.kill_scheduler()  # after the first grade is recorded
+
+        grading._record_in_gradebook = record_then_kill
+        try:
+            with pytest.raises(cluster.ClusterError, match="went away with 2 submissions ungraded"):
+                grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, **QUIET)
+        finally:
+            grading._record_in_gradebook = real_record
+    kept = grading.load_results(course, NAME)
+    assert len(kept) == 1 and kept[next(iter(kept))] == classroom["serial"][next(iter(kept))]
+    lines = []
+    with Cluster(1, env=classroom["env"], log_dir=tmp_path / "again") as dask:
+        results = grading.autograde(SOLUTIONS / NAME, None, course, scheduler=dask.address,
+                                    **dict(QUIET, log=lines.append))
+    assert f"{NAME}: 2 submissions to grade, 1 unchanged, 0 refused" in lines
+    for student in ("alice", "bob", "carol"):
+        assert results[student] == classroom["serial"][student], student
+
+
+# ---------------------------------------------------------------- without a running cluster
+def test_an_unreachable_scheduler_is_a_clear_error_and_the_grades_stay(tmp_path, monkeypatch, capsys, warm_course):
+    from dask_cluster import free_port
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 2)
+    course = warm_course(NAME, tmp_path / "course")
+    write_submission(tmp_path / "subs", "alice", NAME, solved(NAME))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    code = cli.main(["autograde", NAME, str(tmp_path / "subs"), "--course", str(course), "--scheduler", address,
+                     "--no-feedback"])
+    assert code == 2
+    assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
+    assert grading.load_results(course, NAME) == {}  # nothing half-written
+
+
+def job_of(tmp_path, submission):
+    sources = {f"{NAME}.ipynb": (SOLUTIONS / NAME / f"{NAME}.ipynb").read_text()}
+    return Job(assignment=NAME, student="alice", submission=str(submission), digest="d",
+               seed=grading.seed("ab" * 16, "alice", NAME), sources=sources, releases=sources,
+               scratch=str(tmp_path), course=str(tmp_path))
+
+
+def test_workers_get_a_seed_per_student_and_never_the_course_secret(tmp_path):
+    secret = "0123456789abcdef" * 2
+    assert "secret" not in Job.__dataclass_fields__
+    seeds = {grading.seed(secret, s, a) for s in ("alice", "bob") for a in ("01_knn", NAME)}
+    assert len(seeds) == 4 and not any(secret in s for s in seeds)
+    job = replace(job_of(tmp_path, tmp_path), seed=grading.seed(secret, "alice", NAME))
+    assert secret.encode() not in pickle.dumps(job)
+
+
+def test_what_travels_is_the_notebooks_taken_here_by_the_usual_rules(tmp_path):
+    folder = tmp_path / "alice"
+    write_submission(tmp_path, "alice", NAME, solved(NAME))
+    (folder / "old").mkdir()
+    (folder / "old" / f"{NAME}.ipynb").write_text("{}")
+    (folder / "notes.txt").write_text("not a notebook")
+    job, notebooks, record = cluster.ship(job_of(tmp_path, folder))
+    assert record is None and job.submission == ""
+    assert list(notebooks) == [f"{NAME}.ipynb"]
+    assert json.loads(notebooks[f"{NAME}.ipynb"]) == json.loads((folder / f"{NAME}.ipynb").read_text())
+    assert any("2 copies in the submission" in n for n in job.notes)
+
+
+def test_an_unreadable_submission_is_recorded_as_the_worker_would_record_it(tmp_path):
+    bad = tmp_path / "alice.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    _, notebooks, record = cluster.ship(job_of(tmp_path, bad))
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(bad)
+    assert notebooks is None and record["status"] == "malformed"
+    assert record["message"].startswith("cannot read the submission") and record["tests"]
+    assert all(score == 0 for score, _, _ in record["tests"].values())
+
+
+def test_a_worker_of_another_version_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv(cluster.WORKER_DIR, str(tmp_path / "kits"))
+    with pytest.raises(cluster.WorkerMismatch, match="install the same version on every worker"):
+        cluster.prepare_kit(job_of(tmp_path, tmp_path), "0" * 64)
+    assert not (tmp_path / "kits").exists()
