@@ -34,7 +34,8 @@ def main(argv=None):
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
     grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="grade on the Dask cluster of this scheduler (tcp://HOST:8786) instead of "
-                            "--workers processes here; every worker needs the same course-lib[dask]")
+                            "--workers processes here; every worker needs the same course-lib[dask]. "
+                            "'local': an embedded Dask LocalCluster of --workers processes")
     grade.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission")
     grade.add_argument("--cpu-seconds", type=int, default=None, help="CPU seconds per process "
                        "of a submission (default: the timeout)")

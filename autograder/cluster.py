@@ -8,29 +8,38 @@ files and the feedback. Workers get one task per submission, through the schedul
   the course's secret: see grading.seed);
 - the notebooks taken out of the submission by the main process (autograder.submission's rules),
   at most 64 MB each (MAX_MEMBER_BYTES). Workers never read the course directory, so worker
-  machines need no shared file system. At most IN_FLIGHT_PER_SLOT tasks per worker thread are
-  out at once, so the scheduler holds a few submissions, not the class.
+  machines need no shared file system. One task per worker thread is out at a time (the next
+  leaves as soon as one finishes, before it is recorded), so the scheduler holds a few
+  submissions, not the class, and a worker holds only the submission it is grading.
 
 A worker grades in autograder.worker's jail, with the same limits, from a kit on its own disk
 (COURSE_GRADE_WORKER_DIR, default ~/.cache/course-grade): the assignment's grading editions and
 Numba caches, made once per version of the library and the notebooks (workers of one machine take
 turns under a lock), after checking that the instructor's notebook earns full marks there too.
-Every worker must run the grader and library the main process runs; the run stops before grading
-if one does not.
+Every worker must run the grader, library, Python, NumPy and Numba the main process runs: the run
+stops before grading if a present worker does not, and when a worker that joins later takes its
+first submission.
 
 Faults. A worker that dies holding a submission is the scheduler's to handle: it gives the task to
-another worker, and each task's result comes back once, so no grade is lost or doubled. A task
-that took `distributed.scheduler.allowed-failures` + 1 workers down with it (3 + 1 by default)
-ends as an error for that student alone. The scheduler going away stops the run with ClusterError;
-the grades recorded so far stay, and the same command grades the rest.
+another worker (or recomputes a result the dead worker held), and each task's result is recorded
+once, so no grade is lost or doubled. A task that took `distributed.scheduler.allowed-failures` + 1
+workers down with it (3 + 1 by default) comes back as KilledWorker; it is given one more round (it
+may have only shared a worker with the culprit), then recorded as an error for that student alone.
+The scheduler going away, or no worker for WORKERS_SECONDS, stops the run with ClusterError; the
+grades recorded so far stay, and the same command grades the rest.
 """
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import platform
 import tempfile
+import time
+from asyncio import CancelledError
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from .edition import fingerprint
@@ -40,9 +49,11 @@ from .worker import (UNREADABLE, InstructorNotebookError, all_zero, check_instru
                      new_record, prepare_editions, unreadable)
 
 WORKER_DIR = "COURSE_GRADE_WORKER_DIR"
+LOCAL = "local"  # --scheduler local: an embedded LocalCluster
 CONNECT_SECONDS = 30
-WORKERS_SECONDS = 60  # for the first worker to join
-IN_FLIGHT_PER_SLOT = 2
+WORKERS_SECONDS = 60  # for a worker to join, at the start or when none is left
+POLL_SECONDS = 5
+IN_FLIGHT_PER_SLOT = 1  # a worker's death counts against every task it holds
 
 
 class ClusterError(RuntimeError):
@@ -54,11 +65,17 @@ class WorkerMismatch(ClusterError):
     """A worker runs another version of the grader or the library."""
 
 
+@cache
 def version():
-    """What grades depend on besides the notebooks: the library's files and the grader's code."""
+    """What grades depend on besides the notebooks: the library's files, the grader's code, and the
+    versions of Python, NumPy (its random numbers make the grader's inputs) and Numba. Taken once:
+    a package upgraded under a running worker does not change the code it runs."""
+    import numba
+    import numpy
     digest = hashlib.sha256(fingerprint(()).encode())
     for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    digest.update(f"{platform.python_version()} {numpy.__version__} {numba.__version__}".encode())
     return digest.hexdigest()
 
 
@@ -81,21 +98,22 @@ def _local(limits):
     return replace(limits, threads=max(1, (os.cpu_count() or 1) // slots))
 
 
-def prepare_kit(instructor, expected):
+def prepare_kit(instructor, expected, folder=None):
     """The folder of this machine's kit for the instructor job's assignment, made if needed.
     Raises WorkerMismatch if this worker's version is not `expected`, InstructorNotebookError if
     the instructor's notebook fails here."""
     mine = version()
     if mine != expected:
-        raise WorkerMismatch(f"a worker on {os.uname().nodename} runs "
-                             f"another version of course-lib's grader or library ({mine[:12]}, the main "
-                             f"process {expected[:12]}): install the same version on every worker")
-    folder = kit_folder()
-    key = (instructor.assignment, hashlib.sha256(json.dumps(instructor.sources, sort_keys=True).encode()).hexdigest())
+        raise WorkerMismatch(f"a Dask worker on {os.uname().nodename} runs another version of course-lib's "
+                             f"grader, library, NumPy, Numba or Python ({mine[:12]}, the grading machine "
+                             f"{expected[:12]}): install the same versions on every worker")
+    folder = Path(folder) if folder else kit_folder()
+    key = (instructor.assignment,
+           hashlib.sha256(json.dumps([instructor.sources, instructor.releases], sort_keys=True).encode()).hexdigest())
     if key in _ready:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
+    with open(folder / ".course-grade-kit.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker of this machine may be making it
         scratch = tempfile.mkdtemp(prefix="course-grading-")
         try:
@@ -107,9 +125,9 @@ def prepare_kit(instructor, expected):
     return folder
 
 
-def grade_on_worker(job, notebooks, instructor, expected):
+def grade_on_worker(job, notebooks, instructor, expected, kit=None):
     """Grade one submission, given as {notebook name: bytes}; returns grade_submission's answer."""
-    kit = prepare_kit(instructor, expected)
+    kit = prepare_kit(instructor, expected, kit)
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
     try:
         folder = scratch / "submission"
@@ -145,73 +163,174 @@ def _error(job, note):
                 message="the grader failed on this submission; the instructor has the details"), {}
 
 
-def graded(jobs, scheduler, instructor, log=print):
-    """(job, (record, executed)) for every job, as they finish on the cluster at `scheduler`."""
+class _Run:
+    """One run's connection to the cluster: submitting, waiting with an eye on the workers."""
+
+    def __init__(self, client, scheduler):
+        self.client, self.scheduler, self.idle_since = client, scheduler, None
+
+    def gone(self, left):
+        return ClusterError(f"the Dask scheduler at {self.scheduler} went away with {left} submissions "
+                            f"ungraded; the grades recorded so far are kept: run the same command again "
+                            f"to grade the rest")
+
+    def slots(self, left):
+        """The worker threads now in the cluster (workers may join or leave during a run)."""
+        try:
+            return sum(self.client.nthreads().values())
+        except (OSError, CancelledError):
+            raise self.gone(left) from None
+
+    def wait(self, running, left):
+        """The futures of `running` (an as_completed) done within POLL_SECONDS; ClusterError once
+        no worker has been there for WORKERS_SECONDS (a task without a worker would wait for ever)."""
+        deadline = time.monotonic() + POLL_SECONDS
+        while time.monotonic() < deadline:
+            batch = running.next_batch(block=False)
+            if batch:
+                return batch
+            time.sleep(0.1)
+        if self.slots(left):
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = time.monotonic()
+        elif time.monotonic() - self.idle_since > WORKERS_SECONDS:
+            raise ClusterError(f"no Dask worker has been connected to {self.scheduler} for {WORKERS_SECONDS} s, "
+                               f"with {left} submissions ungraded; the grades recorded so far are kept: start "
+                               f"workers and run the same command again")
+        return []
+
+    def outcome(self, future, left):
+        """(result, None) or (None, the task's exception); ClusterError if the scheduler went away.
+        A result a dead worker held is recomputed by the scheduler: result() waits for it."""
+        try:
+            return future.result(), None
+        except CancelledError:
+            raise self.gone(left) from None
+        except Exception as err:  # noqa: BLE001 - the task's own exception, or the connection's
+            if future.status != "error":  # not the task's: the scheduler or the connection went
+                raise self.gone(left) from None
+            return None, err
+
+
+def graded(jobs, scheduler, instructor, log=print, workers=1):
+    """(job, (record, executed)) for every job, as they finish on the cluster at `scheduler`, or
+    on an embedded LocalCluster of `workers` single-thread processes if scheduler is LOCAL (its
+    workers share this machine's disk: their kit is the course directory, already made)."""
     try:
-        from distributed import Client, as_completed
-        from distributed.scheduler import KilledWorker
+        from distributed import Client, LocalCluster
     except ImportError:
         raise ClusterError("grading on a cluster needs Dask: pip install 'course-lib[dask]'") from None
-    try:
-        client = Client(scheduler, timeout=CONNECT_SECONDS, set_as_default=False)
-    except (OSError, TimeoutError) as err:
-        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    kit = None
+    with contextlib.ExitStack() as stack:
+        if scheduler == LOCAL:
+            local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                     dashboard_address=None))
+            scheduler, kit = local.scheduler_address, instructor.course
+        try:
+            client = stack.enter_context(Client(scheduler, timeout=CONNECT_SECONDS, set_as_default=False))
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        yield from _graded_with(client, scheduler, jobs, instructor, kit, log)
+
+
+def _graded_with(client, scheduler, jobs, instructor, kit, log):
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
     expected = version()
-    gone = ("the Dask scheduler at {} went away with {} submissions ungraded; the grades recorded so "
-            "far are kept: run the same command again to grade the rest")
-    with client:
-        slots = _ready_workers(client, scheduler, instructor, expected, log)
-        pending, futures = list(jobs), {}
-        running = as_completed(loop=client.loop)
+    run = _Run(client, scheduler)
+    _ready_workers(run, instructor, expected, log, kit)
+    pending, futures, deaths = list(jobs), {}, {}
+    running = as_completed(loop=client.loop)
 
-        def submit_more():
-            while pending and len(futures) < IN_FLIGHT_PER_SLOT * slots:
-                job = pending.pop(0)
+    def submit(job, shipped, notebooks):
+        future = client.submit(grade_on_worker, shipped, notebooks, instructor, expected, kit, pure=False,
+                               key=f"grade-{job.assignment}-{os.urandom(6).hex()}")
+        futures[future] = job, shipped, notebooks
+        running.add(future)
+
+    def refill(left):
+        """Ship submissions until every worker thread holds one; returns those that need no
+        worker (unreadable: their records)."""
+        ready = []
+        room = IN_FLIGHT_PER_SLOT * max(1, run.slots(left)) - len(futures)
+        while pending and room > 0:
+            job = pending.pop(0)
+            try:
                 shipped, notebooks, record = ship(job)
-                if record is not None:
-                    return job, (record, {})
-                future = client.submit(grade_on_worker, shipped, notebooks, instructor, expected, pure=False,
-                                       key=f"grade-{job.assignment}-{os.urandom(6).hex()}")
-                futures[future] = job
-                running.add(future)
+            except Exception as err:  # noqa: BLE001 - as grade_submission would: this student alone
+                ready.append((job, _error(job, f"cluster: reading the submission: {type(err).__name__}: {err}")))
+                continue
+            if record is not None:
+                ready.append((job, (record, {})))
+            else:
+                submit(job, shipped, notebooks)
+                room -= 1
+        return ready
+
+    def settle(future, left):
+        """(job, (record, executed)) of a finished task, or None when it was given another round."""
+        job, shipped, notebooks = futures.pop(future)
+        result, err = run.outcome(future, left)
+        if err is None:
+            return job, result
+        if isinstance(err, (ClusterError, InstructorNotebookError)):
+            raise ClusterError(str(err))
+        if isinstance(err, ImportError):
+            raise ClusterError(f"a Dask worker cannot load the grader ({err}): install course-lib[dask], "
+                               f"the same version, on every worker")
+        if isinstance(err, KilledWorker) and job.student not in deaths:
+            deaths[job.student] = err  # it may only have shared a dying worker with the culprit
+            submit(job, shipped, notebooks)
             return None
+        if isinstance(err, KilledWorker):
+            return job, _error(job, f"cluster: every Dask worker that took this submission died, twice over "
+                                    f"({err})")
+        return job, _error(job, f"cluster: {type(err).__name__}: {err}")  # the grader's own fault
 
-        while pending or futures:
-            unread = submit_more()
-            if unread is not None:
-                yield unread
-                continue
-            future = next(running)
-            job = futures.pop(future)
-            if future.status == "finished":
-                yield job, future.result()
-                continue
-            if future.status == "cancelled":
-                raise ClusterError(gone.format(scheduler, len(pending) + len(futures) + 1))
-            err = future.exception()
-            if isinstance(err, (ClusterError, InstructorNotebookError)):
-                raise ClusterError(str(err))
-            if isinstance(err, KilledWorker):
-                yield job, _error(job, f"cluster: every Dask worker that took this submission died ({err})")
-            else:  # the grader's own fault outside grade_submission: this student alone
-                yield job, _error(job, f"cluster: {type(err).__name__}: {err}")
+    yield from refill(len(pending))
+    while futures or pending:
+        left = len(pending) + len(futures)
+        ready, stop = [], None
+        try:
+            for future in run.wait(running, left) if futures else ():
+                item = settle(future, left)
+                if item is not None:
+                    ready.append(item)
+            ready += refill(left)  # the next submissions go out before these are recorded
+        except ClusterError as err:
+            stop = err
+        yield from ready  # what finished is recorded, even when the run stops here
+        if stop is not None:
+            raise stop
 
 
-def _ready_workers(client, scheduler, instructor, expected, log):
-    """Wait for a worker, make every present worker's kit; returns the workers' threads in all."""
+def _ready_workers(run, instructor, expected, log, kit=None):
+    """Wait for a worker, check every present worker's version, make their kits."""
+    client, scheduler = run.client, run.scheduler
     try:
         client.wait_for_workers(1, timeout=WORKERS_SECONDS)
     except TimeoutError:
         raise ClusterError(f"no Dask worker joined {scheduler} in {WORKERS_SECONDS} s: start one with "
                            f"`dask worker {scheduler} --nthreads N` on each worker machine") from None
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    log(f"{len(workers)} Dask workers at {scheduler}; making their kits for {instructor.assignment}")
-    kits = [client.submit(prepare_kit, instructor, expected, workers=[address], allow_other_workers=True,
-                          pure=False, key=f"kit-{instructor.assignment}-{os.urandom(6).hex()}")
-            for address in workers]
-    for future in kits:
-        try:
-            future.result()
-        except (ClusterError, InstructorNotebookError) as err:
-            raise ClusterError(str(err)) from None
-    return sum(w["nthreads"] for w in workers.values())
+    try:
+        versions = client.run(version)
+    except Exception as err:  # noqa: BLE001 - a worker without the package, say
+        raise ClusterError(f"a Dask worker cannot run the grader ({type(err).__name__}: {err}): install "
+                           f"course-lib[dask], the same version, on every worker") from None
+    others = sorted(address for address, v in versions.items() if v != expected)
+    if others:
+        raise WorkerMismatch(f"Dask workers {', '.join(others)} run another version of course-lib's grader, "
+                             f"library, NumPy, Numba or Python than this machine: install the same versions "
+                             f"on every worker")
+    log(f"{len(versions)} Dask workers at {scheduler}; making their kits for {instructor.assignment}")
+    from distributed import as_completed
+    kits = as_completed([client.submit(prepare_kit, instructor, expected, kit, workers=[address], pure=False,
+                                       allow_other_workers=True, key=f"kit-{instructor.assignment}-{os.urandom(6).hex()}")
+                         for address in versions], loop=client.loop)
+    while not kits.is_empty():
+        for future in run.wait(kits, 0):
+            _, err = run.outcome(future, 0)
+            if err is not None:
+                raise ClusterError(f"a Dask worker could not make its kit for {instructor.assignment}: "
+                                   f"{type(err).__name__}: {err}")

@@ -141,7 +141,8 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
               feedback=True, progress=True, log=tqdm.write, scheduler=None):
     """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
     after collecting the folder `submissions` into it, if given) with `workers` processes, or on
-    the Dask cluster whose scheduler is at `scheduler` (autograder.cluster).
+    the Dask cluster whose scheduler is at `scheduler` (autograder.cluster; "local": an embedded
+    LocalCluster of `workers` processes).
     Returns {student: record}; records of unchanged submissions are kept. Raises
     cluster.ClusterError if the cluster cannot go on; the grades recorded until then are kept."""
     solution_folder = Path(solution_folder)
@@ -191,7 +192,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
             f"{len(refused)} refused")
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             finished = (_graded(todo, workers) if scheduler is None
-                        else cluster.graded(todo, scheduler, instructor, log))
+                        else cluster.graded(todo, scheduler, instructor, log, workers))
             for job, (record, executed) in finished:
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 record = json.loads(json.dumps(record))  # as the results file holds it: plain lists

@@ -1,5 +1,5 @@
 """Grading throughput: one class graded by the process pool (--workers 1 and N), and with
---dask also on Dask: an embedded LocalCluster and a cluster started through Dask's command line
+--dask also on Dask: an embedded LocalCluster (--scheduler local) and a cluster started through Dask's command line
 (`dask scheduler`, `dask worker`, as an instructor's cluster would be) with 1 and N workers.
 
     python benchmarks/bench_grading.py                     # 8 students of 04_fc_nets, pool only
@@ -62,12 +62,10 @@ def main(argv=None):
         for n in counts:
             timings["pool", n], grades["pool", n] = timed(root, f"pool{n}", subs, args.assignment, quiet, workers=n)
         if args.dask:
-            from distributed import LocalCluster
             from dask_cluster import Cluster
             for n in counts:
-                with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
-                    timings["LocalCluster", n], grades["LocalCluster", n] = timed(
-                        root, f"local{n}", subs, args.assignment, quiet, scheduler=lc.scheduler_address)
+                timings["LocalCluster", n], grades["LocalCluster", n] = timed(
+                    root, f"local{n}", subs, args.assignment, quiet, workers=n, scheduler="local")
                 with Cluster(n) as cli:
                     timings["dask CLI", n], grades["dask CLI", n] = timed(
                         root, f"cli{n}", subs, args.assignment, quiet, scheduler=cli.address)

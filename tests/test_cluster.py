@@ -38,8 +38,7 @@ def classroom(tmp_path_factory, warm_course):
     write_submission(subs, "kills-workers", NAME, solved(NAME))
     serial = grading.autograde(SOLUTIONS / NAME, subs, warm_course(NAME, root / "serial"), **QUIET)
     env = {"COURSE_GRADE_WORKER_DIR": str(root / "kits"), "COURSE_TEST_ANNOUNCE": str(root / "announced"),
-           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",  # two deaths make a KilledWorker
-           "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}  # one submission per worker thread
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # two deaths make a KilledWorker
     (root / "announced").mkdir()
     return {"root": root, "subs": subs, "serial": serial, "env": env}
 
@@ -70,7 +69,8 @@ class Killer(threading.Thread):
 @pytest.fixture(scope="module")
 def on_cluster(classroom, warm_course):
     """The class graded on a two-worker cluster while the test kills workers: the worker holding
-    "dies-once" once, every worker that takes "kills-workers"."""
+    "dies-once" once, every worker that takes "kills-workers" (two deaths make a KilledWorker, and
+    the grader gives such a task a second round)."""
     root = classroom["root"]
     recorded = []
     real_record = grading._record_in_gradebook
@@ -79,7 +79,7 @@ def on_cluster(classroom, warm_course):
         recorded.append(student)
         return real_record(course, assignment, student, record, executed)
 
-    killers = [Killer(root / "announced", "dies-once", 1), Killer(root / "announced", "kills-workers", 2)]
+    killers = [Killer(root / "announced", "dies-once", 1), Killer(root / "announced", "kills-workers", 4)]
     grading._record_in_gradebook = counting
     try:
         with Cluster(2, env=classroom["env"], log_dir=root, preload=HERE / "dask_announce.py") as dask:
@@ -108,10 +108,21 @@ def test_a_worker_killed_mid_submission_costs_nothing_and_doubles_nothing(on_clu
 
 
 def test_a_submission_that_kills_every_worker_it_meets_is_that_students_error(on_cluster):
-    assert len(on_cluster["killed"]["kills-workers"]) == 2
+    assert len(on_cluster["killed"]["kills-workers"]) == 4
     record = on_cluster["results"]["kills-workers"]
     assert record["status"] == "error" and record["auto_score"] == 0 and record["auto_max"] == 8
-    assert "every Dask worker that took this submission died" in record["notes"][0]
+    assert "every Dask worker that took this submission died, twice over" in record["notes"][0]
+
+
+def test_an_embedded_local_cluster_gets_the_serial_grades(classroom, warm_course, tmp_path):
+    subs = tmp_path / "submissions"
+    for student in ("alice", "carol"):
+        shutil.copytree(classroom["subs"] / student, subs / student)
+    course = warm_course(NAME, tmp_path / "course")
+    results = grading.autograde(SOLUTIONS / NAME, subs, course, scheduler="local", workers=2, **QUIET)
+    for student in ("alice", "carol"):
+        assert results[student] == classroom["serial"][student], student
+    assert not (tmp_path / "kits").exists()  # its workers share this disk: the course is their kit
 
 
 def test_the_scheduler_going_away_stops_the_run_and_a_rerun_resumes(classroom, warm_course, tmp_path):
@@ -140,6 +151,26 @@ def test_the_scheduler_going_away_stops_the_run_and_a_rerun_resumes(classroom, w
     assert f"{NAME}: 2 submissions to grade, 1 unchanged, 0 refused" in lines
     for student in ("alice", "bob", "carol"):
         assert results[student] == classroom["serial"][student], student
+
+
+def test_a_cluster_left_without_workers_stops_the_run_instead_of_waiting(classroom, warm_course, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(cluster, "WORKERS_SECONDS", 5)
+    subs = tmp_path / "submissions"
+    for student in ("alice", "bob"):
+        shutil.copytree(classroom["subs"] / student, subs / student)
+    course = warm_course(NAME, tmp_path / "course")
+    real_record = grading._record_in_gradebook
+    with Cluster(1, env=classroom["env"], log_dir=tmp_path) as dask:
+        def record_then_stop_workers(*args):
+            real_record(*args)
+            for worker in dask.workers:  # the nanny too: nothing comes back
+                os.killpg(worker.pid, signal.SIGKILL)
+
+        monkeypatch.setattr(grading, "_record_in_gradebook", record_then_stop_workers)
+        with pytest.raises(cluster.ClusterError, match="no Dask worker has been connected .* for 5 s, with 1 "):
+            grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, **QUIET)
+    assert len(grading.load_results(course, NAME)) == 1
 
 
 # ---------------------------------------------------------------- without a running cluster
@@ -198,6 +229,6 @@ def test_an_unreadable_submission_is_recorded_as_the_worker_would_record_it(tmp_
 
 def test_a_worker_of_another_version_is_refused_with_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv(cluster.WORKER_DIR, str(tmp_path / "kits"))
-    with pytest.raises(cluster.WorkerMismatch, match="install the same version on every worker"):
+    with pytest.raises(cluster.WorkerMismatch, match="install the same versions on every worker"):
         cluster.prepare_kit(job_of(tmp_path, tmp_path), "0" * 64)
     assert not (tmp_path / "kits").exists()
