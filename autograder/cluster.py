@@ -33,8 +33,8 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import platform
+import shutil
 import tempfile
 import time
 from asyncio import CancelledError
@@ -43,10 +43,9 @@ from functools import cache
 from pathlib import Path
 
 from .edition import fingerprint
-from .model import Status
 from .submission import extract_notebooks
-from .worker import (UNREADABLE, InstructorNotebookError, all_zero, check_instructor, grade_submission,
-                     new_record, prepare_editions, unreadable)
+from .worker import (UNREADABLE, InstructorNotebookError, check_instructor, grade_submission, grader_failed,
+                     prepare_editions, unreadable, zero_record)
 
 WORKER_DIR = "COURSE_GRADE_WORKER_DIR"
 LOCAL = "local"  # --scheduler local: an embedded LocalCluster
@@ -149,18 +148,9 @@ def ship(job):
         try:
             missing, notes = extract_notebooks(Path(job.submission), list(job.sources), Path(tmp))
         except UNREADABLE as err:
-            return job, None, unreadable(_zero_record(job), err)
+            return job, None, unreadable(zero_record(job), err)
         notebooks = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
     return replace(job, submission="", notes=job.notes + tuple(notes)), notebooks, None
-
-
-def _zero_record(job):
-    return dict(new_record(), tests=all_zero({n: json.loads(t) for n, t in job.sources.items()}))
-
-
-def _error(job, note):
-    return dict(_zero_record(job), status=Status.ERROR, notes=[note],
-                message="the grader failed on this submission; the instructor has the details"), {}
 
 
 class _Run:
@@ -259,7 +249,7 @@ def _graded_with(client, scheduler, jobs, instructor, kit, log):
             try:
                 shipped, notebooks, record = ship(job)
             except Exception as err:  # noqa: BLE001 - as grade_submission would: this student alone
-                ready.append((job, _error(job, f"cluster: reading the submission: {type(err).__name__}: {err}")))
+                ready.append((job, (grader_failed(job, f"cluster: reading the submission: {type(err).__name__}: {err}"), {})))
                 continue
             if record is not None:
                 ready.append((job, (record, {})))
@@ -284,9 +274,9 @@ def _graded_with(client, scheduler, jobs, instructor, kit, log):
             submit(job, shipped, notebooks)
             return None
         if isinstance(err, KilledWorker):
-            return job, _error(job, f"cluster: every Dask worker that took this submission died, twice over "
-                                    f"({err})")
-        return job, _error(job, f"cluster: {type(err).__name__}: {err}")  # the grader's own fault
+            return job, (grader_failed(job, f"cluster: every Dask worker that took this submission died, twice "
+                                            f"over ({err})"), {})
+        return job, (grader_failed(job, f"cluster: {type(err).__name__}: {err}"), {})  # the grader's own fault
 
     yield from refill(len(pending))
     while futures or pending:

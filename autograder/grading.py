@@ -30,14 +30,12 @@ from tqdm.auto import tqdm
 
 from course_lib.storage import write_atomically
 
-from .cases import CASES
 from . import cluster, gradebook
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
 from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
-from .worker import (all_zero, check_instructor, grade_submission,
-                     new_record, prepare_editions)
+from .worker import check_instructor, grade_submission, grader_failed, prepare_editions, zero_record
 
 
 FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
@@ -223,7 +221,7 @@ NO_TIME = ("no readable submission time (timestamp.txt missing, not a plain file
 
 
 def _refused(base, reason, status=Status.REJECTED):
-    record = dict(new_record(), status=status, message=reason, tests=_all_zero(base))
+    record = dict(zero_record(base), status=status, message=reason)
     record.update(_totals(record["tests"]))
     return record
 
@@ -235,10 +233,6 @@ def _add_to_gradebook(course, name):
         gradebook.add_student(course, student_id(name))
     except SubmissionError:
         pass
-
-
-def _all_zero(job):
-    return all_zero({name: json.loads(text) for name, text in job.sources.items()})
 
 
 def _graded(jobs, workers):
@@ -259,10 +253,7 @@ def _graded(jobs, workers):
                     if tries[job.student] < 2:
                         retry.append(job)
                         continue
-                    record = dict(new_record(), status=Status.ERROR, tests=_all_zero(job),
-                                  message="the grader failed on this submission; the instructor has the details",
-                                  notes=[f"worker: {type(err).__name__}: {err}"])
-                    yield job, (record, {})
+                    yield job, (grader_failed(job, f"worker: {type(err).__name__}: {err}"), {})
         pending = retry
 
 

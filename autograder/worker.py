@@ -324,13 +324,22 @@ def grade_submission(job: Job):
         if record["status"] == Status.GRADED and not executed:
             record["status"] = Status.WRONG_ASSIGNMENT
     except Exception as err:  # noqa: BLE001 - the grader's own fault: this student alone is affected
-        record = dict(new_record(), status=Status.ERROR, tests=all_zero(sources),
-                      message="the grader failed on this submission; the instructor has the details",
-                      notes=[f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"])
+        record = grader_failed(job, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
         executed = {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return record, executed
+
+
+def zero_record(job):
+    """A record with every graded cell of the job's notebooks at 0: what a submission starts from."""
+    return dict(new_record(), tests=all_zero({n: json.loads(t) for n, t in job.sources.items()}))
+
+
+def grader_failed(job, note):
+    """The record of a submission the grader itself failed on: this student alone, zero points."""
+    return dict(zero_record(job), status=Status.ERROR, notes=[note],
+                message="the grader failed on this submission; the instructor has the details")
 
 
 def all_zero(sources):

@@ -232,3 +232,17 @@ def test_a_worker_of_another_version_is_refused_with_what_to_do(tmp_path, monkey
     with pytest.raises(cluster.WorkerMismatch, match="install the same versions on every worker"):
         cluster.prepare_kit(job_of(tmp_path, tmp_path), "0" * 64)
     assert not (tmp_path / "kits").exists()
+
+
+def test_a_grader_failure_is_that_students_error_with_every_test_at_zero(tmp_path, monkeypatch):
+    from autograder import worker
+
+    def boom(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(worker, "extract_notebooks", boom)
+    record, executed = worker.grade_submission(job_of(tmp_path, tmp_path))
+    assert executed == {} and record["status"] == "error"
+    assert record["message"] == "the grader failed on this submission; the instructor has the details"
+    assert record["notes"][0].startswith("RuntimeError: boom")
+    assert len(record["tests"]) == 5 and all(score == 0 for score, _, _ in record["tests"].values())
