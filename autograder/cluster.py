@@ -27,6 +27,10 @@ workers down with it (3 + 1 by default) comes back as KilledWorker; it is given 
 may have only shared a worker with the culprit), then recorded as an error for that student alone.
 The scheduler going away, or no worker for WORKERS_SECONDS, stops the run with ClusterError; the
 grades recorded so far stay, and the same command grades the rest.
+
+Trust: nothing here authenticates the cluster. Whoever reaches the scheduler can join as a worker,
+see submissions and seeds, and return results this process unpickles; the cluster's network must
+be the grader's alone, or Dask's TLS configured (see the README).
 """
 import contextlib
 import fcntl
