@@ -1,9 +1,12 @@
 """Limits for a submission as a whole: one cgroup holds every process it starts, with a memory
-limit (tmpfs pages it writes count too) and a process limit, and is emptied with SIGKILL at the end.
+limit (tmpfs pages it writes count too), a process limit and a CPU quota (its share of the
+machine's cores, however many threads or processes it starts: a submission that spins on every
+core slows no one graded beside it), and is emptied with SIGKILL at the end.
 
 cgroup v2 where the grader's own cgroup can delegate the memory and pids controllers, else the
 cgroup v1 memory and pids hierarchies where they are writable, else none: then only the per-process
 rlimits of autograder.jail apply (the README says so). `Cgroup.create` returns None in that case.
+The CPU quota is set where the cpu controller is there too (v2's cpu, v1's cpu hierarchy).
 """
 import os
 import signal
@@ -25,6 +28,10 @@ def _mounts():
     return found
 
 
+def _v1_mount(controller):
+    return next((m for m, fstype, opts in _mounts() if fstype == "cgroup" and controller in opts), None)
+
+
 def _own_paths():
     """{controller or '' for v2: our cgroup's path}."""
     paths = {}
@@ -33,6 +40,14 @@ def _own_paths():
         for c in controllers.split(",") if controllers else [""]:
             paths[c] = path
     return paths
+
+
+PERIOD_US = 100_000  # the kernel's default CFS period
+
+
+def _quota(cpus):
+    """Microseconds of CPU per period for `cpus` cores (the kernel's least is 1000)."""
+    return max(1000, int(cpus * PERIOD_US))
 
 
 def _write(path, value):
@@ -46,10 +61,11 @@ class Cgroup:
         self.folders = folders
 
     @classmethod
-    def create(cls, name, memory_bytes, processes):
+    def create(cls, name, memory_bytes, processes, cpus=None):
+        """cpus: the cores (a float) the submission's processes may use together; None: no quota."""
         for make in (cls._v2, cls._v1):
             try:
-                folders = make(name, memory_bytes, processes)
+                folders = make(name, memory_bytes, processes, cpus)
             except OSError:
                 folders = None
             if folders:
@@ -57,7 +73,7 @@ class Cgroup:
         return None
 
     @staticmethod
-    def _v2(name, memory_bytes, processes):
+    def _v2(name, memory_bytes, processes, cpus):
         own = _own_paths().get("")
         mounts = [m for m, fstype, _ in _mounts() if fstype == "cgroup2"]
         if own is None or not mounts:
@@ -74,14 +90,21 @@ class Cgroup:
         if (folder / "memory.swap.max").exists():  # no escape into swap
             _write(folder / "memory.swap.max", 0)
         _write(folder / "pids.max", processes)
+        if cpus and "cpu" in (parent / "cgroup.controllers").read_text().split():
+            try:
+                if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
+                    _write(parent / "cgroup.subtree_control", "+cpu")
+                _write(folder / "cpu.max", f"{_quota(cpus)} {PERIOD_US}")
+            except OSError:
+                pass  # not delegated to us: memory and processes are still limited
         return [folder]
 
     @staticmethod
-    def _v1(name, memory_bytes, processes):
+    def _v1(name, memory_bytes, processes, cpus):
         own = _own_paths()
         folders = []
         for controller in ("memory", "pids"):
-            mount = next((m for m, fstype, opts in _mounts() if fstype == "cgroup" and controller in opts), None)
+            mount = _v1_mount(controller)
             if mount is None or controller not in own:
                 _remove(folders)
                 return None
@@ -96,7 +119,22 @@ class Cgroup:
             except OSError:
                 pass
         _write(pids / "pids.max", processes)
+        mount = _v1_mount("cpu")
+        if cpus and mount and "cpu" in own:
+            folder = Path(mount + own["cpu"]) / name
+            try:
+                folder.mkdir()
+                folders.append(folder)
+                _write(folder / "cpu.cfs_period_us", PERIOD_US)
+                _write(folder / "cpu.cfs_quota_us", _quota(cpus))
+            except OSError:
+                pass  # not ours to limit: memory and processes are still limited
         return folders
+
+    def cpu_quota_folder(self):
+        """The folder holding the CPU quota (v2's cpu.max, v1's cpu hierarchy), None if it has none."""
+        return next((f for f in self.folders if (f / "cpu.max").exists() or (f / "cpu.cfs_quota_us").exists()),
+                    None)
 
     def pids(self):
         found = set()

@@ -5,14 +5,15 @@
     course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
     course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
                                                  # per student) into course/submitted/ first
-    course-grade autograde 01_knn --scheduler tcp://HOST:8786   # on a Dask cluster
+    course-grade cluster-certs keys/             # a Dask cluster's TLS keys (a CA of the course's own)
+    course-grade autograde 01_knn --scheduler tls://HOST:8786 --tls keys/   # on that Dask cluster
     course-grade export 01_knn                   # final grades (autograded + manual), every student
 """
 import argparse
 import sys
 from pathlib import Path
 
-from . import grading, release
+from . import certs, grading, release
 from .cluster import ClusterError
 
 
@@ -33,9 +34,12 @@ def main(argv=None):
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
     grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="grade on the Dask cluster of this scheduler (tcp://HOST:8786) instead of "
+                       help="grade on the Dask cluster of this scheduler (tls://HOST:8786) instead of "
                             "--workers processes here; every worker needs the same course-lib[dask]. "
                             "'local': an embedded Dask LocalCluster of --workers processes")
+    grade.add_argument("--tls", default=None, metavar="DIR",
+                       help="the cluster's keys, made by `course-grade cluster-certs DIR` (default: Dask's "
+                            "distributed.comm.tls configuration)")
     grade.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission")
     grade.add_argument("--cpu-seconds", type=int, default=None, help="CPU seconds per process "
                        "of a submission (default: the timeout)")
@@ -48,6 +52,10 @@ def main(argv=None):
                        "/tmp included")
     grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade.add_argument("--no-feedback", action="store_true")
+    keys = sub.add_parser("cluster-certs", help="TLS keys of a Dask grading cluster: a CA of the course's own "
+                          "and a key pair for the scheduler, the workers and the grading machine")
+    keys.add_argument("folder", help="where to write them (new files only; keys readable by their owner only)")
+    keys.add_argument("--days", type=int, default=365, help="how long the certificates are valid")
     export = sub.add_parser("export", help="final grades: autograded and manual, every student")
     export.add_argument("assignment")
     export.add_argument("--course", default="course", help="nbgrader course directory")
@@ -63,6 +71,14 @@ def main(argv=None):
                                     Path(args.csv or course / f"{args.assignment}-final.csv"))
         print(f"final grades: {path}")
         print(f"nbgrader's export: {grading.export_nbgrader(course, args.assignment)}")
+        return 0
+    if args.command == "cluster-certs":
+        try:
+            paths = certs.make(args.folder, days=args.days)
+        except (FileExistsError, RuntimeError) as err:
+            parser.error(str(err))
+        print("\n".join(str(p) for p in paths))
+        print(f"keep {Path(args.folder) / certs.CA_KEY} off the cluster; see the README's \"Grading on a Dask cluster\"")
         return 0
     if args.command == "release":
         for name in release.release_all(args.solutions, args.assignments):
@@ -81,7 +97,8 @@ def main(argv=None):
                                     memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
                                     processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
                                     cell_timeout=args.cell_timeout, force=args.force,
-                                    feedback=not args.no_feedback, scheduler=args.scheduler)
+                                    feedback=not args.no_feedback, scheduler=args.scheduler,
+                                    tls=args.tls)
     except ClusterError as err:
         print(f"course-grade: {err}", file=sys.stderr)
         return 2

@@ -28,9 +28,11 @@ may have only shared a worker with the culprit), then recorded as an error for t
 The scheduler going away, or no worker for WORKERS_SECONDS, stops the run with ClusterError; the
 grades recorded so far stay, and the same command grades the rest.
 
-Trust: nothing here authenticates the cluster. Whoever reaches the scheduler can join as a worker,
-see submissions and seeds, and return results this process unpickles; the cluster's network must
-be the grader's alone, or Dask's TLS configured (see the README).
+Trust, by construction: the grader speaks to a cluster only over Dask's mutual TLS, with the
+certificates of a CA of the course's own (`course-grade cluster-certs`, autograder.certs). A peer
+without a certificate of that CA cannot join as a worker (it would see submissions and seeds, and
+return results this process unpickles), nor pose as the scheduler; a tcp:// address is refused.
+`--scheduler local` runs its LocalCluster on 127.0.0.1 with a key made for the run, held in memory.
 """
 import contextlib
 import fcntl
@@ -46,6 +48,7 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+from .certs import CA_FILE
 from .edition import fingerprint
 from .submission import extract_notebooks
 from .worker import (UNREADABLE, InstructorNotebookError, check_instructor, grade_submission, grader_failed,
@@ -53,6 +56,8 @@ from .worker import (UNREADABLE, InstructorNotebookError, check_instructor, grad
 
 WORKER_DIR = "COURSE_GRADE_WORKER_DIR"
 LOCAL = "local"  # --scheduler local: an embedded LocalCluster
+TLS = "tls://"
+GRADER_CERT, GRADER_KEY = "grader.pem", "grader.key"  # the grading machine's, in a cluster-certs folder
 CONNECT_SECONDS = 30
 WORKERS_SECONDS = 60  # for a worker to join, at the start or when none is left
 POLL_SECONDS = 5
@@ -91,17 +96,22 @@ def kit_folder():
     return base / version()[:16]
 
 
-def _local(limits):
-    """The limits with this machine's share of cores per submission as BLAS and Numba threads."""
+def _local(limits, kit):
+    """The limits with this machine's share of cores per submission (BLAS and Numba threads, and
+    the cgroup's CPU quota): its cores over this worker's threads. A LocalCluster's workers (kit
+    given: the course directory) keep the grading machine's limits, which already share its cores
+    among them."""
+    if kit:
+        return limits
     try:
         from distributed import get_worker
         slots = get_worker().state.nthreads
     except (ImportError, ValueError):
         slots = 1
-    return replace(limits, threads=max(1, (os.cpu_count() or 1) // slots))
+    return replace(limits, threads=max(1, len(os.sched_getaffinity(0)) // slots))
 
 
-def prepare_kit(instructor, expected, folder=None):
+def prepare_kit(instructor, expected, kit=None):
     """The folder of this machine's kit for the instructor job's assignment, made if needed.
     Raises WorkerMismatch if this worker's version is not `expected`, InstructorNotebookError if
     the instructor's notebook fails here."""
@@ -110,7 +120,7 @@ def prepare_kit(instructor, expected, folder=None):
         raise WorkerMismatch(f"a Dask worker on {os.uname().nodename} runs another version of course-lib's "
                              f"grader, library, NumPy, Numba or Python ({mine[:12]}, the grading machine "
                              f"{expected[:12]}): install the same versions on every worker")
-    folder = Path(folder) if folder else kit_folder()
+    folder = Path(kit) if kit else kit_folder()  # a LocalCluster's kit: the course directory
     key = (instructor.assignment,
            hashlib.sha256(json.dumps([instructor.sources, instructor.releases], sort_keys=True).encode()).hexdigest())
     if key in _ready:
@@ -121,7 +131,7 @@ def prepare_kit(instructor, expected, folder=None):
         scratch = tempfile.mkdtemp(prefix="course-grading-")
         try:
             prepare_editions(folder, instructor.assignment)
-            check_instructor(folder, replace(instructor, scratch=scratch, limits=_local(instructor.limits)))
+            check_instructor(folder, replace(instructor, scratch=scratch, limits=_local(instructor.limits, kit)))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     _ready.add(key)
@@ -129,8 +139,9 @@ def prepare_kit(instructor, expected, folder=None):
 
 
 def grade_on_worker(job, notebooks, instructor, expected, kit=None):
-    """Grade one submission, given as {notebook name: bytes}; returns grade_submission's answer."""
-    kit = prepare_kit(instructor, expected, kit)
+    """Grade one submission, given as {notebook name: bytes}; returns grade_submission's answer.
+    kit: the folder of a LocalCluster's shared kit, None on a cluster's own worker."""
+    folder_of_kit = prepare_kit(instructor, expected, kit)
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
     try:
         folder = scratch / "submission"
@@ -138,8 +149,8 @@ def grade_on_worker(job, notebooks, instructor, expected, kit=None):
         for name in job.sources:  # the names are the instructor's, never the submission's
             if name in notebooks:
                 (folder / name).write_bytes(notebooks[name])
-        return grade_submission(replace(job, submission=str(folder), scratch=str(scratch), course=str(kit),
-                                        limits=_local(job.limits)))
+        return grade_submission(replace(job, submission=str(folder), scratch=str(scratch), course=str(folder_of_kit),
+                                        limits=_local(job.limits, kit)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -207,10 +218,43 @@ class _Run:
             return None, err
 
 
-def graded(jobs, scheduler, instructor, log=print, workers=1):
-    """(job, (record, executed)) for every job, as they finish on the cluster at `scheduler`, or
-    on an embedded LocalCluster of `workers` single-thread processes if scheduler is LOCAL (its
-    workers share this machine's disk: their kit is the course directory, already made)."""
+def _security(**fields):
+    try:
+        from distributed.security import Security
+    except ImportError:
+        raise ClusterError("grading on a cluster needs Dask: pip install 'course-lib[dask]'") from None
+    return Security(**fields)
+
+
+def client_security(scheduler, tls=None):
+    """The Security this process connects to `scheduler` with: mutual TLS, nothing else. tls: a
+    folder made by `course-grade cluster-certs` (its ca.pem, grader.pem and grader.key), else
+    Dask's configuration (distributed.comm.tls.ca-file, .client.cert, .client.key)."""
+    if not scheduler.startswith(TLS):
+        raise ClusterError(f"refusing to grade on {scheduler}: a Dask cluster without TLS lets anyone who reaches "
+                           f"it join as a worker, see submissions and return grades. Make keys with `course-grade "
+                           f"cluster-certs DIR`, start the scheduler and workers with them (see the README), and "
+                           f"pass --scheduler tls://HOST:PORT --tls DIR")
+    if tls:
+        files = {"tls_ca_file": Path(tls) / CA_FILE, "tls_client_cert": Path(tls) / GRADER_CERT,
+                 "tls_client_key": Path(tls) / GRADER_KEY}
+        missing = [str(f) for f in files.values() if not f.is_file()]
+        if missing:
+            raise ClusterError(f"no {', '.join(missing)}: --tls takes a folder made by `course-grade cluster-certs`")
+        return _security(require_encryption=True, **{k: str(f) for k, f in files.items()})
+    security = _security(require_encryption=True)
+    if not (security.tls_ca_file and security.tls_client_cert):
+        raise ClusterError(f"no TLS keys to connect to {scheduler} with: pass --tls DIR (a folder made by "
+                           f"`course-grade cluster-certs`) or set distributed.comm.tls.ca-file, .client.cert "
+                           f"and .client.key in the Dask configuration")
+    return security
+
+
+def graded(jobs, scheduler, instructor, log=print, workers=1, tls=None):
+    """(job, (record, executed)) for every job, as they finish on the cluster at `scheduler` (over
+    mutual TLS: see client_security), or on an embedded LocalCluster of `workers` single-thread
+    processes if scheduler is LOCAL (its workers share this machine's disk: their kit is the course
+    directory, already made; its key is made for the run and kept in memory)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -218,13 +262,21 @@ def graded(jobs, scheduler, instructor, log=print, workers=1):
     kit = None
     with contextlib.ExitStack() as stack:
         if scheduler == LOCAL:
-            local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                     dashboard_address=None))
-            scheduler, kit = local.scheduler_address, instructor.course
+            try:
+                local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                         dashboard_address=None, security=True))
+            except ImportError as err:  # Security.temporary needs cryptography
+                raise ClusterError(f"--scheduler local needs {err.name or 'cryptography'}: "
+                                   f"pip install 'course-lib[dask]'") from None
+            scheduler, kit, security = local.scheduler_address, instructor.course, local.security
+        else:
+            security = client_security(scheduler, tls)
         try:
-            client = stack.enter_context(Client(scheduler, timeout=CONNECT_SECONDS, set_as_default=False))
-        except (OSError, TimeoutError) as err:
-            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+            client = stack.enter_context(Client(scheduler, timeout=CONNECT_SECONDS, security=security,
+                                                set_as_default=False))
+        except Exception as err:  # noqa: BLE001 - refused, timed out, or a TLS handshake that failed
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} over TLS with these keys: "
+                               f"{type(err).__name__}: {err}") from None
         yield from _graded_with(client, scheduler, jobs, instructor, kit, log)
 
 

@@ -136,13 +136,15 @@ def _feedback(course, assignment, results):
 # ---------------------------------------------------------------- the whole class
 def autograde(solution_folder, submissions=None, course="course", workers=1, timeout=600, memory_mb=4096,
               cpu_seconds=None, processes=256, file_mb=64, disk_mb=1024, cell_timeout=30, force=False,
-              feedback=True, progress=True, log=tqdm.write, scheduler=None):
+              feedback=True, progress=True, log=tqdm.write, scheduler=None, tls=None):
     """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
     after collecting the folder `submissions` into it, if given) with `workers` processes, or on
     the Dask cluster whose scheduler is at `scheduler` (autograder.cluster; "local": an embedded
-    LocalCluster of `workers` processes).
+    LocalCluster of `workers` processes; tls: the folder of the cluster's keys, see cluster.client_security).
     Returns {student: record}; records of unchanged submissions are kept. Raises
     cluster.ClusterError if the cluster cannot go on; the grades recorded until then are kept."""
+    if scheduler not in (None, cluster.LOCAL):
+        cluster.client_security(scheduler, tls)  # a cluster without TLS is refused before anything is done
     solution_folder = Path(solution_folder)
     assignment = solution_folder.name
     course = prepare(course, solution_folder)
@@ -150,7 +152,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
     results = load_results(course, assignment)
     limits = Limits(timeout=timeout, cell_timeout=cell_timeout, cpu_seconds=cpu_seconds, memory_mb=memory_mb,
                     disk_mb=disk_mb, processes=processes, file_mb=file_mb,
-                    threads=max(1, (os.cpu_count() or 1) // workers))
+                    threads=max(1, len(os.sched_getaffinity(0)) // workers))
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
     secret = _secret(course)
     base = Job(assignment=assignment, student="", submission="", digest="", seed="",
@@ -190,7 +192,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
             f"{len(refused)} refused")
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             finished = (_graded(todo, workers) if scheduler is None
-                        else cluster.graded(todo, scheduler, instructor, log, workers))
+                        else cluster.graded(todo, scheduler, instructor, log, workers, tls))
             for job, (record, executed) in finished:
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 record = json.loads(json.dumps(record))  # as the results file holds it: plain lists

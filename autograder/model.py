@@ -35,7 +35,7 @@ class Limits:
     disk_mb: int = 1024  # everything the submission writes, /tmp included
     processes: int = 256
     file_mb: int = 64  # the largest single file
-    threads: int = 1  # BLAS and Numba threads
+    threads: int = 1  # cores of a submission: its BLAS and Numba threads and (cgroups) its CPU quota
 
     @property
     def cpu(self):

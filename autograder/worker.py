@@ -273,7 +273,7 @@ def _sandbox(job, scratch):
     limits = job.limits
     with (Uid() if os.geteuid() == 0 else contextlib.nullcontext()) as uid:
         cgroup = Cgroup.create(f"course-grade-{uid or os.getpid()}-{os.urandom(4).hex()}",
-                               limits.memory_mb * 1024 * 1024, limits.processes)
+                               limits.memory_mb * 1024 * 1024, limits.processes, cpus=limits.threads)
         try:
             yield Sandbox(scratch, limits, uid, tuple(str(f) for f in cgroup.folders) if cgroup else ())
         finally:

@@ -27,16 +27,17 @@ from autograder import grading  # noqa: E402
 from notebook_tools import SOLUTIONS, solved, write_submission  # noqa: E402
 
 
-def timed(root, label, subs, assignment, quiet, workers=1, scheduler=None):
+def timed(root, label, subs, assignment, quiet, workers=1, scheduler=None, tls=None):
     """Seconds to grade `subs` in a fresh copy of the warm course, and the grades."""
     course = root / f"course-{label}"
     shutil.copytree(root / "course-warm", course, symlinks=True)
     empty = root / "empty"
     empty.mkdir(exist_ok=True)
-    grading.autograde(SOLUTIONS / assignment, empty, course, workers=workers, scheduler=scheduler, **quiet)
+    grading.autograde(SOLUTIONS / assignment, empty, course, workers=workers, scheduler=scheduler, tls=tls,
+                      **quiet)
     start = time.perf_counter()
     results = grading.autograde(SOLUTIONS / assignment, subs, course, workers=workers, scheduler=scheduler,
-                                **quiet)
+                                tls=tls, **quiet)
     return time.perf_counter() - start, {s: (r["auto_score"], r["checks"]) for s, r in results.items()}
 
 
@@ -68,7 +69,7 @@ def main(argv=None):
                     root, f"local{n}", subs, args.assignment, quiet, workers=n, scheduler="local")
                 with Cluster(n) as cli:
                     timings["dask CLI", n], grades["dask CLI", n] = timed(
-                        root, f"cli{n}", subs, args.assignment, quiet, scheduler=cli.address)
+                        root, f"cli{n}", subs, args.assignment, quiet, scheduler=cli.address, tls=cli.keys)
         reference = grades["pool", 1]
         same = all(g == reference for g in grades.values())
         print(f"{args.students} submissions of {args.assignment}, {os.cpu_count()} cores:")

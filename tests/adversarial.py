@@ -410,6 +410,25 @@ for _pid in _kids:
 print(f"blocks held together: {_held}")
 '''
 
+# Four processes spin for 2 s: with the submission's CPU quota (1 core with 2 workers) they share
+# one core, so the students graded beside it lose nothing.
+CPU_HOG = '''
+import os, resource, time
+_started = time.monotonic()
+_kids = []
+for _ in range(4):
+    _pid = os.fork()
+    if _pid == 0:
+        while time.monotonic() < _started + 2.0:
+            pass
+        os._exit(0)
+    _kids.append(_pid)
+for _pid in _kids:
+    os.waitpid(_pid, 0)
+_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"cores used by 4 spinners: {(_usage.ru_utime + _usage.ru_stime) / (time.monotonic() - _started):.2f}")
+'''
+
 DISK_FILLER = '''
 _written = 0
 try:
@@ -614,6 +633,7 @@ def corpus(paths, port):
         Entry("hidden-marker", after(good, "naive", HIDDEN_MARKER), 8),
         Entry("memory-together", after(good, "naive", MEMORY_TOGETHER), 8),
         Entry("disk-filler", after(good, "naive", DISK_FILLER), 8),
+        Entry("cpu-hog", after(good, "naive", CPU_HOG), 8),
         # round 3: found by an attacker helper
         Entry("keyring", answer(good, "naive", KEYRING), 5, failed={"test-naive": "raised"}),
         Entry("widget-train", answer(good, "train", WIDGET_TRAIN), 6,

@@ -1,13 +1,18 @@
 """A real Dask cluster on 127.0.0.1 for tests and benchmarks: `dask scheduler` and `dask worker`
-processes started through Dask's own command line, as an instructor would start them."""
+processes started through Dask's own command line, over TLS with the keys of `course-grade
+cluster-certs`, as an instructor would start them."""
 import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from autograder import certs
 
 DASK = str(Path(sys.executable).parent / "dask")
 
@@ -18,16 +23,53 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Cluster:
-    """cluster.address; add_worker(); kill_scheduler(); close() stops every process it started."""
+def keys(folder):
+    """A folder of cluster-certs keys: made on first use."""
+    folder = Path(folder)
+    if not (folder / certs.CA_FILE).exists():
+        certs.make(folder)
+    return folder
 
-    def __init__(self, workers=2, env=None, log_dir=None, preload=None):
+
+def lets_in(address, keys_dir=None, role="worker", seconds=5):
+    """Whether the scheduler at tls://address lets a peer in that shows `role`'s certificate from
+    keys_dir (None: no certificate) and does not check the scheduler's own: a stranger that only
+    wants in. The scheduler either breaks the handshake or waits for the peer's first message."""
+    host, port = address.removeprefix("tls://").rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if keys_dir:
+        context.load_cert_chain(Path(keys_dir) / f"{role}.pem", Path(keys_dir) / f"{role}.key")
+    with socket.create_connection((host, int(port)), timeout=seconds) as raw:
+        try:
+            with context.wrap_socket(raw) as peer:
+                if peer.recv(1) == b"":  # TLS 1.3 refuses a certificate after the handshake
+                    return False
+        except TimeoutError:
+            return True  # in, and waited on
+        except (ssl.SSLError, ConnectionError):
+            return False
+    return True
+
+
+def tls(folder, role):
+    return ["--tls-ca-file", str(folder / certs.CA_FILE), "--tls-cert", str(folder / f"{role}.pem"),
+            "--tls-key", str(folder / f"{role}.key")]
+
+
+class Cluster:
+    """cluster.address; cluster.keys (the folder to grade with: --tls); add_worker(); kill_scheduler();
+    close() stops every process it started."""
+
+    def __init__(self, workers=2, env=None, log_dir=None, preload=None, keys_dir=None):
         self.preload, self.started = preload, 0
-        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.address = f"tls://127.0.0.1:{free_port()}"
         self.env = dict(os.environ, **(env or {}))
         self.log_dir = Path(log_dir) if log_dir else None
+        self.keys = keys(keys_dir or Path(log_dir or tempfile.mkdtemp(prefix="dask-keys-")) / "keys")
         self.scheduler = self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port",
-                                                   self.address.rsplit(":", 1)[1], "--no-dashboard"])
+                                                   self.address.rsplit(":", 1)[1], "--protocol", "tls",
+                                                   "--no-dashboard", *tls(self.keys, "scheduler")])
         self._wait_for_port()
         self.workers = []
         for _ in range(workers):
@@ -42,7 +84,7 @@ class Cluster:
             return subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def _wait_for_port(self, seconds=60):
-        host, port = self.address.removeprefix("tcp://").rsplit(":", 1)
+        host, port = self.address.removeprefix("tls://").rsplit(":", 1)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
@@ -52,10 +94,12 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"dask scheduler did not listen on {self.address} in {seconds} s")
 
-    def add_worker(self, nthreads=1):
+    def add_worker(self, nthreads=1, keys_dir=None, address=None):
+        """A `dask worker` process; keys_dir: its keys if not the cluster's (a stranger's)."""
         name, self.started = f"worker-{self.started}", self.started + 1
-        return self._start(name, [DASK, "worker", self.address, "--nthreads", str(nthreads), "--nworkers", "1",
-                                  "--no-dashboard", "--name", name, "--death-timeout", "30"]
+        return self._start(name, [DASK, "worker", address or self.address, "--nthreads", str(nthreads),
+                                  "--nworkers", "1", "--no-dashboard", "--name", name, "--death-timeout", "30",
+                                  *tls(keys_dir or self.keys, "worker")]
                            + (["--preload", str(self.preload)] if self.preload else []))
 
     def kill_scheduler(self):

@@ -125,6 +125,19 @@ def test_disk_and_memory_are_limited_for_the_submission_as_a_whole(graded):
     assert held <= 2  # three 1.2 GB blocks would exceed the 3000 MB of the submission
 
 
+def test_a_submission_gets_its_share_of_the_cores_however_many_processes_spin(graded):
+    from autograder.cgroups import Cgroup
+    probe = Cgroup.create(f"course-grade-probe-{os.getpid()}", 1 << 30, 10, cpus=1)
+    quota = probe and probe.cpu_quota_folder()
+    if probe:
+        probe.close()
+    if not quota:
+        pytest.skip("no cpu controller of ours here: submissions get no CPU quota (see the README)")
+    used = float(printed(graded, "cpu-hog").split("cores used by 4 spinners: ")[1].split()[0])
+    share = max(1, len(os.sched_getaffinity(0)) // 2)  # two workers share the cores
+    assert used <= share + 0.15, used  # a period of slack: 2 s of spinning is 20 periods
+
+
 def test_a_submission_sees_only_its_own_processes(graded):
     pids = [int(p) for p in re.findall(r"\d+", printed(graded, "proc-walk").split("pids seen:")[1].split("\n")[0])]
     assert 1 in pids and max(pids) < 200, pids  # its own PID namespace: the grader's are not there

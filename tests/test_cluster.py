@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 import signal
+import stat
 import threading
 import time
 import zipfile
@@ -16,7 +17,7 @@ import pytest
 
 from autograder import cli, cluster, grading
 from autograder.model import Job
-from dask_cluster import Cluster
+from dask_cluster import Cluster, keys, lets_in
 from notebook_tools import SOLUTIONS, blank, solved, write_submission
 
 pytest.importorskip("distributed")
@@ -86,7 +87,7 @@ def on_cluster(classroom, warm_course):
             for k in killers:
                 k.start()
             results = grading.autograde(SOLUTIONS / NAME, classroom["subs"], warm_course(NAME, root / "course"),
-                                        scheduler=dask.address, **QUIET)
+                                        scheduler=dask.address, tls=dask.keys, **QUIET)
     finally:
         grading._record_in_gradebook = real_record
         for k in killers:
@@ -114,15 +115,26 @@ def test_a_submission_that_kills_every_worker_it_meets_is_that_students_error(on
     assert "every Dask worker that took this submission died, twice over" in record["notes"][0]
 
 
-def test_an_embedded_local_cluster_gets_the_serial_grades(classroom, warm_course, tmp_path):
+def test_an_embedded_local_cluster_gets_the_serial_grades_and_lets_no_stranger_in(classroom, warm_course, tmp_path):
     subs = tmp_path / "submissions"
     for student in ("alice", "carol"):
         shutil.copytree(classroom["subs"] / student, subs / student)
     course = warm_course(NAME, tmp_path / "course")
-    results = grading.autograde(SOLUTIONS / NAME, subs, course, scheduler="local", workers=2, **QUIET)
+    strangers = {}
+
+    def knock(line):
+        """While the LocalCluster runs: a local user with keys of their own, and one with none."""
+        if " Dask workers at " in line:
+            address = line.split(" Dask workers at ")[1].split(";")[0]
+            strangers[address] = [lets_in(address, keys(tmp_path / "a-stranger")), lets_in(address, None)]
+
+    results = grading.autograde(SOLUTIONS / NAME, subs, course, scheduler="local", workers=2,
+                                **dict(QUIET, log=knock))
     for student in ("alice", "carol"):
         assert results[student] == classroom["serial"][student], student
     assert not (tmp_path / "kits").exists()  # its workers share this disk: the course is their kit
+    [(address, knocks)] = strangers.items()
+    assert address.startswith("tls://127.0.0.1:") and knocks == [False, False]
 
 
 def test_the_scheduler_going_away_stops_the_run_and_a_rerun_resumes(classroom, warm_course, tmp_path):
@@ -139,14 +151,14 @@ def test_the_scheduler_going_away_stops_the_run_and_a_rerun_resumes(classroom, w
         grading._record_in_gradebook = record_then_kill
         try:
             with pytest.raises(cluster.ClusterError, match="went away with 2 submissions ungraded"):
-                grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, **QUIET)
+                grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, tls=dask.keys, **QUIET)
         finally:
             grading._record_in_gradebook = real_record
     kept = grading.load_results(course, NAME)
     assert len(kept) == 1 and kept[next(iter(kept))] == classroom["serial"][next(iter(kept))]
     lines = []
     with Cluster(1, env=classroom["env"], log_dir=tmp_path / "again") as dask:
-        results = grading.autograde(SOLUTIONS / NAME, None, course, scheduler=dask.address,
+        results = grading.autograde(SOLUTIONS / NAME, None, course, scheduler=dask.address, tls=dask.keys,
                                     **dict(QUIET, log=lines.append))
     assert f"{NAME}: 2 submissions to grade, 1 unchanged, 0 refused" in lines
     for student in ("alice", "bob", "carol"):
@@ -169,22 +181,69 @@ def test_a_cluster_left_without_workers_stops_the_run_instead_of_waiting(classro
 
         monkeypatch.setattr(grading, "_record_in_gradebook", record_then_stop_workers)
         with pytest.raises(cluster.ClusterError, match="no Dask worker has been connected .* for 5 s, with 1 "):
-            grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, **QUIET)
+            grading.autograde(SOLUTIONS / NAME, subs, course, scheduler=dask.address, tls=dask.keys, **QUIET)
     assert len(grading.load_results(course, NAME)) == 1
 
 
 # ---------------------------------------------------------------- without a running cluster
+def test_only_peers_with_the_courses_keys_get_into_the_cluster(tmp_path):
+    with Cluster(0, log_dir=tmp_path) as dask:
+        assert lets_in(dask.address, dask.keys)  # the course's own worker: the probe can tell
+        assert not lets_in(dask.address, keys(tmp_path / "another-course"))
+        assert not lets_in(dask.address, None)
+
+
 def test_an_unreachable_scheduler_is_a_clear_error_and_the_grades_stay(tmp_path, monkeypatch, capsys, warm_course):
     from dask_cluster import free_port
     monkeypatch.setattr(cluster, "CONNECT_SECONDS", 2)
     course = warm_course(NAME, tmp_path / "course")
     write_submission(tmp_path / "subs", "alice", NAME, solved(NAME))
-    address = f"tcp://127.0.0.1:{free_port()}"
+    address = f"tls://127.0.0.1:{free_port()}"
     code = cli.main(["autograde", NAME, str(tmp_path / "subs"), "--course", str(course), "--scheduler", address,
-                     "--no-feedback"])
+                     "--tls", str(keys(tmp_path / "keys")), "--no-feedback"])
     assert code == 2
     assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
     assert grading.load_results(course, NAME) == {}  # nothing half-written
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "127.0.0.1:8786"])
+def test_a_cluster_without_tls_is_refused_before_anything_is_graded(tmp_path, capsys, warm_course, address):
+    course = warm_course(NAME, tmp_path / "course")
+    write_submission(tmp_path / "subs", "alice", NAME, solved(NAME))
+    code = cli.main(["autograde", NAME, str(tmp_path / "subs"), "--course", str(course), "--scheduler", address,
+                     "--no-feedback"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"refusing to grade on {address}" in err and "course-grade cluster-certs" in err
+    assert grading.load_results(course, NAME) == {}
+
+
+def test_tls_needs_the_grading_machines_keys(tmp_path):
+    keys(tmp_path / "keys")
+    (tmp_path / "keys" / "grader.key").unlink()
+    with pytest.raises(cluster.ClusterError, match=r"no .*grader.key: --tls takes a folder made by"):
+        cluster.client_security("tls://127.0.0.1:8786", tmp_path / "keys")
+    with pytest.raises(cluster.ClusterError, match="no TLS keys to connect to tls://127.0.0.1:8786 with"):
+        cluster.client_security("tls://127.0.0.1:8786")  # nor any in Dask's configuration
+
+
+def test_cluster_certs_makes_a_ca_of_the_courses_own_and_never_overwrites(tmp_path, capsys):
+    from cryptography import x509
+    folder = tmp_path / "keys"
+    assert cli.main(["cluster-certs", str(folder)]) == 0
+    ca = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    for role in ("scheduler", "worker", "grader"):
+        cert = x509.load_pem_x509_certificate((folder / f"{role}.pem").read_bytes())
+        cert.verify_directly_issued_by(ca)
+        assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        assert stat.S_IMODE((folder / f"{role}.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((folder / "ca.key").stat().st_mode) == 0o600
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(SystemExit):
+        cli.main(["cluster-certs", str(folder)])
+    assert "keys are never overwritten" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def job_of(tmp_path, submission):
