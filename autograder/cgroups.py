@@ -28,6 +28,46 @@ def _mounts():
     return found
 
 
+def available_cores():
+    """The cores this process may use: its CPU affinity, lowered by the CPU quota of its own cgroup
+    or one above it (a container's or a batch job's CPU limit), at least 1."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        own = _own_paths()
+        limits = []
+        for mount, fstype, opts in _mounts():
+            if fstype == "cgroup2" and "" in own:
+                folder, read = Path(mount + own[""]), _v2_quota
+            elif fstype == "cgroup" and "cpu" in opts and "cpu" in own:
+                folder, read = Path(mount + own["cpu"]), _v1_quota
+            else:
+                continue
+            for level in (folder, *folder.parents):
+                if not str(level).startswith(mount):
+                    break
+                limits.append(read(level))
+        cores = min([cores, *(q for q in limits if q)])
+    except (OSError, ValueError):
+        pass
+    return max(1, int(cores))
+
+
+def _v2_quota(folder):
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()
+    except OSError:
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def _v1_quota(folder):
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        return None if quota < 0 else quota / int((folder / "cpu.cfs_period_us").read_text())
+    except OSError:
+        return None
+
+
 def _v1_mount(controller):
     return next((m for m, fstype, opts in _mounts() if fstype == "cgroup" and controller in opts), None)
 
@@ -124,11 +164,14 @@ class Cgroup:
             folder = Path(mount + own["cpu"]) / name
             try:
                 folder.mkdir()
-                folders.append(folder)
-                _write(folder / "cpu.cfs_period_us", PERIOD_US)
-                _write(folder / "cpu.cfs_quota_us", _quota(cpus))
             except OSError:
-                pass  # not ours to limit: memory and processes are still limited
+                return folders  # not ours to limit: memory and processes are still limited
+            try:
+                _write(folder / "cpu.cfs_period_us", PERIOD_US)
+                _write(folder / "cpu.cfs_quota_us", _quota(cpus))  # above a parent's quota: EINVAL
+                folders.append(folder)
+            except OSError:
+                _remove([folder])
         return folders
 
     def cpu_quota_folder(self):

@@ -88,6 +88,8 @@ def main(argv=None):
         diffs = release.differences(args.solutions, args.assignments)
         print("\n".join(diffs) if diffs else "assignments/ is in sync with solutions/")
         return 1 if diffs else 0
+    if args.tls and not (args.scheduler or "").startswith("tls://"):
+        parser.error("--tls is for --scheduler tls://HOST:PORT (a --scheduler local cluster makes its own key)")
     solution_folder = Path(args.solutions) / args.assignment
     if not solution_folder.is_dir():
         parser.error(f"no assignment {args.assignment!r} in {args.solutions}/")

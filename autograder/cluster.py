@@ -49,7 +49,9 @@ from functools import cache
 from pathlib import Path
 
 from .certs import CA_FILE
+from .cgroups import available_cores
 from .edition import fingerprint
+from .sandbox import shown_host_paths
 from .submission import extract_notebooks
 from .worker import (UNREADABLE, InstructorNotebookError, check_instructor, grade_submission, grader_failed,
                      prepare_editions, unreadable, zero_record)
@@ -61,6 +63,7 @@ GRADER_CERT, GRADER_KEY = "grader.pem", "grader.key"  # the grading machine's, i
 CONNECT_SECONDS = 30
 WORKERS_SECONDS = 60  # for a worker to join, at the start or when none is left
 POLL_SECONDS = 5
+STOP = "stop"  # first item of a task's answer when its worker cannot grade (see _stopping)
 IN_FLIGHT_PER_SLOT = 1  # a worker's death counts against every task it holds
 
 
@@ -108,7 +111,28 @@ def _local(limits, kit):
         slots = get_worker().state.nthreads
     except (ImportError, ValueError):
         slots = 1
-    return replace(limits, threads=max(1, len(os.sched_getaffinity(0)) // slots))
+    return replace(limits, threads=max(1, available_cores() // slots))
+
+
+def _keys_out_of_jail():
+    """Refuse to grade where a submission's jail would show this worker's TLS key (a host folder
+    every jail shows: the system's, the Python installation's): with it, anyone could join."""
+    try:
+        from distributed import get_worker
+        security = get_worker().security
+    except (ImportError, ValueError):
+        return
+    shown = [os.path.realpath(p) for p in shown_host_paths()]
+    for role in ("worker", "client", "scheduler"):
+        for name in (f"tls_{role}_key", f"tls_{role}_cert"):  # a cert file may hold its key
+            path = getattr(security, name, None)
+            if not path or "\n" in path:  # none, or held in memory (a LocalCluster's)
+                continue
+            real = os.path.realpath(path)
+            inside = next((p for p in shown if real == p or real.startswith(p.rstrip("/") + "/")), None)
+            if inside:
+                raise ClusterError(f"this Dask worker's TLS key or certificate {path} is inside {inside}, which "
+                                   f"every submission's jail shows: move the keys elsewhere (the worker's home)")
 
 
 def prepare_kit(instructor, expected, kit=None):
@@ -120,6 +144,7 @@ def prepare_kit(instructor, expected, kit=None):
         raise WorkerMismatch(f"a Dask worker on {os.uname().nodename} runs another version of course-lib's "
                              f"grader, library, NumPy, Numba or Python ({mine[:12]}, the grading machine "
                              f"{expected[:12]}): install the same versions on every worker")
+    _keys_out_of_jail()
     folder = Path(kit) if kit else kit_folder()  # a LocalCluster's kit: the course directory
     key = (instructor.assignment,
            hashlib.sha256(json.dumps([instructor.sources, instructor.releases], sort_keys=True).encode()).hexdigest())
@@ -138,10 +163,29 @@ def prepare_kit(instructor, expected, kit=None):
     return folder
 
 
+def _stopping(err):
+    """A task's answer when the run cannot go on. Tasks never raise: Dask would log the failed
+    task with its arguments (a submission, a seed) where its HTTP routes and logs show them."""
+    return STOP, f"{type(err).__name__}: {err}"
+
+
+def kit_on_worker(instructor, expected, kit=None):
+    """prepare_kit as a task: None, or (STOP, why)."""
+    try:
+        prepare_kit(instructor, expected, kit)
+    except Exception as err:  # noqa: BLE001 - every reason is the main process's to report
+        return _stopping(err)
+    return None
+
+
 def grade_on_worker(job, notebooks, instructor, expected, kit=None):
-    """Grade one submission, given as {notebook name: bytes}; returns grade_submission's answer.
-    kit: the folder of a LocalCluster's shared kit, None on a cluster's own worker."""
-    folder_of_kit = prepare_kit(instructor, expected, kit)
+    """Grade one submission, given as {notebook name: bytes}; returns grade_submission's answer,
+    or (STOP, why) if this worker cannot grade. kit: the folder of a LocalCluster's shared kit,
+    None on a cluster's own worker."""
+    try:
+        folder_of_kit = prepare_kit(instructor, expected, kit)
+    except Exception as err:  # noqa: BLE001
+        return _stopping(err)
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
     try:
         folder = scratch / "submission"
@@ -241,13 +285,37 @@ def client_security(scheduler, tls=None):
         missing = [str(f) for f in files.values() if not f.is_file()]
         if missing:
             raise ClusterError(f"no {', '.join(missing)}: --tls takes a folder made by `course-grade cluster-certs`")
-        return _security(require_encryption=True, **{k: str(f) for k, f in files.items()})
-    security = _security(require_encryption=True)
+        security = _security(require_encryption=True, **{k: str(f) for k, f in files.items()})
+    else:
+        security = _security(require_encryption=True)
     if not (security.tls_ca_file and security.tls_client_cert):
         raise ClusterError(f"no TLS keys to connect to {scheduler} with: pass --tls DIR (a folder made by "
                            f"`course-grade cluster-certs`) or set distributed.comm.tls.ca-file, .client.cert "
                            f"and .client.key in the Dask configuration")
+    ca = security.tls_ca_file if "\n" in security.tls_ca_file else Path(security.tls_ca_file).read_text()
+    if ca.count("BEGIN CERTIFICATE") != 1:
+        raise ClusterError(f"the cluster's CA file {security.tls_ca_file} holds {ca.count('BEGIN CERTIFICATE')} "
+                           f"certificates: it must be one CA of the course's own (`course-grade cluster-certs`), "
+                           f"never a bundle, or whatever those CAs signed could join")
     return security
+
+
+@contextlib.contextmanager
+def local_cluster(workers, directory):
+    """An embedded LocalCluster of `workers` single-thread processes on 127.0.0.1: mutual TLS with a
+    key made for it and held in memory, no HTTP routes (a dashboard or /info page would show
+    any local user the workers and their logs), its files in `directory` (private to this run)."""
+    import dask
+    from distributed import LocalCluster
+    quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+    try:
+        with dask.config.set(quiet), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  host="127.0.0.1", dashboard_address=None, security=True,
+                                                  local_directory=str(directory)) as local:
+            yield local
+    except ImportError as err:  # Security.temporary needs cryptography
+        raise ClusterError(f"--scheduler local needs {err.name or 'cryptography'}: "
+                           f"pip install 'course-lib[dask]'") from None
 
 
 def graded(jobs, scheduler, instructor, log=print, workers=1, tls=None):
@@ -256,18 +324,13 @@ def graded(jobs, scheduler, instructor, log=print, workers=1, tls=None):
     processes if scheduler is LOCAL (its workers share this machine's disk: their kit is the course
     directory, already made; its key is made for the run and kept in memory)."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise ClusterError("grading on a cluster needs Dask: pip install 'course-lib[dask]'") from None
     kit = None
     with contextlib.ExitStack() as stack:
         if scheduler == LOCAL:
-            try:
-                local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                         dashboard_address=None, security=True))
-            except ImportError as err:  # Security.temporary needs cryptography
-                raise ClusterError(f"--scheduler local needs {err.name or 'cryptography'}: "
-                                   f"pip install 'course-lib[dask]'") from None
+            local = stack.enter_context(local_cluster(workers, Path(instructor.scratch)))
             scheduler, kit, security = local.scheduler_address, instructor.course, local.security
         else:
             security = client_security(scheduler, tls)
@@ -318,6 +381,8 @@ def _graded_with(client, scheduler, jobs, instructor, kit, log):
         """(job, (record, executed)) of a finished task, or None when it was given another round."""
         job, shipped, notebooks = futures.pop(future)
         result, err = run.outcome(future, left)
+        if err is None and result[0] == STOP:
+            raise ClusterError(f"a Dask worker cannot grade: {result[1]}")
         if err is None:
             return job, result
         if isinstance(err, (ClusterError, InstructorNotebookError)):
@@ -371,12 +436,12 @@ def _ready_workers(run, instructor, expected, log, kit=None):
                              f"on every worker")
     log(f"{len(versions)} Dask workers at {scheduler}; making their kits for {instructor.assignment}")
     from distributed import as_completed
-    kits = as_completed([client.submit(prepare_kit, instructor, expected, kit, workers=[address], pure=False,
+    kits = as_completed([client.submit(kit_on_worker, instructor, expected, kit, workers=[address], pure=False,
                                        allow_other_workers=True, key=f"kit-{instructor.assignment}-{os.urandom(6).hex()}")
                          for address in versions], loop=client.loop)
     while not kits.is_empty():
         for future in run.wait(kits, 0):
-            _, err = run.outcome(future, 0)
-            if err is not None:
-                raise ClusterError(f"a Dask worker could not make its kit for {instructor.assignment}: "
-                                   f"{type(err).__name__}: {err}")
+            answer, err = run.outcome(future, 0)
+            if err is not None or answer is not None:
+                why = answer[1] if err is None else f"{type(err).__name__}: {err}"
+                raise ClusterError(f"a Dask worker could not make its kit for {instructor.assignment}: {why}")

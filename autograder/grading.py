@@ -33,9 +33,12 @@ from course_lib.storage import write_atomically
 from . import cluster, gradebook
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, Job, Limits, Status
+from .cgroups import available_cores
 from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
-from .worker import check_instructor, grade_submission, grader_failed, prepare_editions, zero_record
+from .execute import inert_outputs
+from .worker import (all_zero, check_instructor, grade_submission, grader_failed, prepare_editions,
+                     zero_record)
 
 
 FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
@@ -74,6 +77,22 @@ def _totals(tests):
             "auto_score": sum(t[0] for t in auto), "auto_max": sum(t[1] for t in auto)}
 
 
+def _held_to(tests, expected):
+    """A worker's test scores held to the instructor's notebook (expected: all_zero of it): its
+    tests and points, each score within 0..points. A worker process or a cluster's worker never
+    decides what a test is worth; a missing or malformed score is 0."""
+    held = {}
+    for test, zero in expected.items():
+        try:
+            score = float(tests.get(test, zero)[0])
+        except (TypeError, ValueError, IndexError, AttributeError):
+            score = 0.0
+        if score != score:  # NaN
+            score = 0.0
+        held[test] = [min(max(score, 0.0), zero.max_score), zero.max_score, zero.kind]
+    return held
+
+
 # ---------------------------------------------------------------- gradebook and notebooks
 def _record_in_gradebook(course, assignment, student, record, executed):
     """Write the scores where nbgrader's formgrader and feedback find them: the gradebook (manual
@@ -84,7 +103,7 @@ def _record_in_gradebook(course, assignment, student, record, executed):
     folder.mkdir(parents=True)
     copy_receipts(submitted(course, student, assignment), folder)
     for name, text in executed.items():
-        nb = nbformat.reads(text, as_version=4)
+        nb = inert_outputs(nbformat.reads(text, as_version=4))  # again here: whoever ran it
         for cell in nb.cells:  # written answers are the student's Markdown: shown, never run as HTML
             if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
                 cell.source = html.escape(cell.source, quote=False)
@@ -152,7 +171,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
     results = load_results(course, assignment)
     limits = Limits(timeout=timeout, cell_timeout=cell_timeout, cpu_seconds=cpu_seconds, memory_mb=memory_mb,
                     disk_mb=disk_mb, processes=processes, file_mb=file_mb,
-                    threads=max(1, len(os.sched_getaffinity(0)) // workers))
+                    threads=max(1, available_cores() // workers))
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
     secret = _secret(course)
     base = Job(assignment=assignment, student="", submission="", digest="", seed="",
@@ -190,10 +209,12 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
         _save(results, results_path)
         log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
             f"{len(refused)} refused")
+        expected = all_zero({name: json.loads(text) for name, text in base.sources.items()})
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             finished = (_graded(todo, workers) if scheduler is None
                         else cluster.graded(todo, scheduler, instructor, log, workers, tls))
             for job, (record, executed) in finished:
+                record["tests"] = _held_to(record.get("tests") or {}, expected)
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
                 record = json.loads(json.dumps(record))  # as the results file holds it: plain lists
                 if executed and submission_time(submitted(course, job.student, assignment)) is None:

@@ -56,8 +56,9 @@ JAIL_FAILED = 97
 INNER_UID = 1000  # the command's uid inside a user namespace (never 0: exec then drops every capability)
 
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# public files only: /etc/ssl/private (where keys, a Dask cluster's too, are kept) is never shown
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts", "mime.types",
-       "fonts", "ssl", "ca-certificates")
+       "fonts", "ssl/certs", "ssl/openssl.cnf", "ca-certificates")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -49,7 +49,7 @@ class Job:
     student: str
     submission: str  # a folder or a zip
     digest: str  # of the submission's files: what changed, not when
-    seed: str  # this student's part of the seed of the grader's inputs, made from the course's
+    seed: str = field(repr=False)  # this student's part of the seed of the grader's inputs, made from the course's
     # secret by the main process: the secret itself never reaches a worker (autograder.grading.seed)
     sources: dict = field(repr=False)  # {notebook name: the instructor's notebook as JSON text}
     releases: dict = field(repr=False)  # {notebook name: the student release as JSON text}

@@ -33,6 +33,13 @@ def runtime_paths():
                      os.path.dirname(os.path.dirname(exe)), *site.getsitepackages()])
 
 
+def shown_host_paths():
+    """Every host path a jail shows, read-only: the system's folders, a few of /etc and Python's
+    installation (autograder.jail)."""
+    from .jail import ETC, SYSTEM
+    return [*SYSTEM, *(f"/etc/{name}" for name in ETC), *runtime_paths()]
+
+
 def installed_copies(paths):
     """course_lib and autograder folders inside the exposed paths (a non-editable install): the jail
     shows them empty, so that only the library at LIB can be imported."""

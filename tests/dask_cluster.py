@@ -15,6 +15,7 @@ from pathlib import Path
 from autograder import certs
 
 DASK = str(Path(sys.executable).parent / "dask")
+QUIET = {"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": "[]", "DASK_DISTRIBUTED__WORKER__HTTP__ROUTES": "[]"}  # the README's
 
 
 def free_port():
@@ -64,7 +65,7 @@ class Cluster:
     def __init__(self, workers=2, env=None, log_dir=None, preload=None, keys_dir=None):
         self.preload, self.started = preload, 0
         self.address = f"tls://127.0.0.1:{free_port()}"
-        self.env = dict(os.environ, **(env or {}))
+        self.env = dict(os.environ, **QUIET, **(env or {}))
         self.log_dir = Path(log_dir) if log_dir else None
         self.keys = keys(keys_dir or Path(log_dir or tempfile.mkdtemp(prefix="dask-keys-")) / "keys")
         self.scheduler = self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port",
@@ -99,6 +100,7 @@ class Cluster:
         name, self.started = f"worker-{self.started}", self.started + 1
         return self._start(name, [DASK, "worker", address or self.address, "--nthreads", str(nthreads),
                                   "--nworkers", "1", "--no-dashboard", "--name", name, "--death-timeout", "30",
+                                  "--local-directory", tempfile.mkdtemp(prefix="dask-worker-"),
                                   *tls(keys_dir or self.keys, "worker")]
                            + (["--preload", str(self.preload)] if self.preload else []))
 

@@ -305,3 +305,78 @@ def test_a_grader_failure_is_that_students_error_with_every_test_at_zero(tmp_pat
     assert record["message"] == "the grader failed on this submission; the instructor has the details"
     assert record["notes"][0].startswith("RuntimeError: boom")
     assert len(record["tests"]) == 5 and all(score == 0 for score, _, _ in record["tests"].values())
+
+
+def test_an_embedded_cluster_serves_no_http_and_keeps_its_files_private(tmp_path):
+    import urllib.error
+    import urllib.request
+    with cluster.local_cluster(1, tmp_path) as local:
+        assert local.scheduler_address.startswith("tls://127.0.0.1:")
+        port = local.scheduler.http_server.port
+        for path in ("/info/main/workers.html", "/json/identity.json", "/health"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
+            assert refused.value.code == 404, path  # no page shows the workers, their logs or tasks
+        assert any(tmp_path.iterdir())  # Dask's files: in the run's own folder, not a shared /tmp one
+
+
+def test_a_worker_that_cannot_grade_answers_instead_of_raising(tmp_path, monkeypatch):
+    """A task that raised would be logged by Dask with its arguments (a submission, a seed)."""
+    monkeypatch.setenv(cluster.WORKER_DIR, str(tmp_path / "kits"))
+    job = job_of(tmp_path, tmp_path)
+    answer = cluster.grade_on_worker(job, {}, job, "0" * 64)
+    assert answer[0] == cluster.STOP and answer[1].startswith("WorkerMismatch: ")
+    assert cluster.kit_on_worker(job, "0" * 64)[0] == cluster.STOP
+    assert job.seed not in repr(job)
+
+
+def test_a_worker_whose_key_a_jail_would_show_refuses_to_grade(monkeypatch, tmp_path):
+    import distributed
+    from autograder.sandbox import runtime_paths
+
+    class Worker:
+        security = distributed.security.Security(tls_worker_key=str(Path(runtime_paths()[0]) / "keys" / "worker.key"),
+                                                 tls_worker_cert=str(tmp_path / "worker.pem"))
+
+    monkeypatch.setattr(distributed, "get_worker", lambda: Worker)
+    with pytest.raises(cluster.ClusterError, match="every submission's jail shows: move the keys elsewhere"):
+        cluster._keys_out_of_jail()
+    Worker.security = distributed.security.Security(tls_worker_key=str(tmp_path / "worker.key"),
+                                                    tls_worker_cert=str(tmp_path / "worker.pem"))
+    cluster._keys_out_of_jail()  # the worker's home, say: fine
+
+
+def test_a_bundle_of_cas_is_refused(tmp_path):
+    folder = keys(tmp_path / "keys")
+    ca = (folder / "ca.pem").read_text()
+    (folder / "ca.pem").write_text(ca + keys(tmp_path / "other").joinpath("ca.pem").read_text())
+    with pytest.raises(cluster.ClusterError, match="holds 2 certificates: it must be one CA of the course's own"):
+        cluster.client_security("tls://127.0.0.1:8786", folder)
+
+
+def test_tls_keys_without_a_tls_scheduler_are_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["autograde", NAME, "--course", str(tmp_path / "course"), "--scheduler", "local", "--tls", "k"])
+    assert "--tls is for --scheduler tls://" in capsys.readouterr().err
+
+
+def test_what_a_worker_sends_back_is_held_to_the_instructors_notebook():
+    """Whoever holds a worker's key can send any record: its tests, points and scores are held to
+    the instructor's notebook, and its notebooks' outputs made inert again."""
+    from autograder.execute import inert_outputs
+    from autograder.worker import all_zero
+    expected = all_zero({f"{NAME}.ipynb": json.loads((SOLUTIONS / NAME / f"{NAME}.ipynb").read_text())})
+    ids = list(expected)
+    forged = {ids[0]: [1e9, 1e9, "auto"], ids[1]: [-5, 3, "auto"], ids[2]: ["x", 1, "auto"],
+              ids[3]: [float("nan"), 1, "auto"], "made-up:test": [100, 100, "auto"]}  # ids[4] missing
+    held = grading._held_to(forged, expected)
+    assert list(held) == ids
+    assert held[ids[0]] == [expected[ids[0]].max_score, expected[ids[0]].max_score, expected[ids[0]].kind]
+    assert all(held[t][0] == 0 for t in ids[1:])
+    assert [h[1:] for h in held.values()] == [[z.max_score, z.kind] for z in expected.values()]
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script>"}),
+        nbformat.v4.new_output("display_data", data={"text/plain": "2", "application/javascript": "alert(2)"})])])
+    outputs = inert_outputs(nb).cells[0].outputs
+    assert [o["data"] for o in outputs] == [{"text/plain": "2"}]

@@ -16,6 +16,7 @@ PROBE = textwrap.dedent('''
     print("uid", os.getuid())
     print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
     print("root", sorted(os.listdir("/")))
+    print("etc/ssl", sorted(os.listdir("/etc/ssl")))
     for path in sys.argv[1:]:
         try:
             open(path).read() if os.path.isfile(path) else os.listdir(path)
@@ -87,6 +88,7 @@ def test_the_jail_shows_only_what_it_was_given_and_limits_resources(tmp_path):
     assert "pids [1]" in lines  # its own PID namespace and /proc
     for path in (secret, tmp_path, repo / ".git", repo / "solutions", "/etc/shadow"):
         assert f"out of reach {path}" in lines
+    assert "private" not in next(x for x in lines if x.startswith("etc/ssl "))  # keys are kept there
     assert "system read-only" in lines and "internet unreachable" in lines and "loopback works" in lines
     assert "file size limited" in lines
     assert int(next(x for x in lines if x.startswith("disk ")).split()[1]) < 20  # the tmpfs is full at 20 MB
