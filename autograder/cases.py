@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from course_lib import layers, netvis, optim, use_backend
+from course_lib import layers, netvis, optim, sizes, use_backend
 from course_lib.diagnosis import describe
 from course_lib.classifiers import KNearestNeighbor, cross_validate_k, linear, predict_labels
 from course_lib.classifiers.nets import ThreeLayerConvNet, TwoLayerNet
@@ -305,6 +305,51 @@ def _conv_backward_reference(x, w, b, stride, pad, dout):
     return layers.conv_backward(dout, cache)
 
 
+def _geometries(rng, n=16):
+    """Conv or pool geometries along one axis: most possible, some with a stride that does not tile
+    the padded input, one with a filter wider than it."""
+    F, S, P = rng.integers(1, 8, n), rng.integers(1, 5, n), rng.integers(0, 4, n)
+    W = F - 2 * P + S * rng.integers(0, 12, n)
+    W = np.where(W < 1, W + S * ((S - W) // S), W)  # the smallest possible size above 0
+    offset = rng.integers(1, 4, n) % S  # 0 where it would keep the tiling
+    W = np.where(rng.random(n) < 0.4, W + offset, W)
+    S[0], W[0] = 3, W[0] + 3 - (W[0] - F[0] + 2 * P[0]) % 3 + 1  # one stride that cannot tile, surely
+    F[1] = W[1] + 2 * P[1] + _size(rng, 1, 3)  # one filter wider than the padded input
+    order = rng.permutation(n)
+    return {"W": W[order], "F": F[order], "S": S[order], "P": P[order]}
+
+
+def _sizes_reference(W, F, S, P):
+    answers = []
+    for geometry in zip(W.tolist(), F.tolist(), S.tolist(), P.tolist()):
+        try:
+            answers.append(float(sizes.conv_output_size(*geometry)))
+        except sizes.InvalidGeometryError:
+            answers.append(-1.0)
+    return np.array(answers)
+
+
+def _layers(rng, n=8):
+    return {"out_size": rng.integers(1, 230, n), "F": rng.integers(1, 12, n), "C": rng.integers(1, 513, n),
+            "K": rng.integers(1, 513, n)}
+
+
+def _counts_reference(out_size, F, C, K):
+    """The library's counts for a layer whose output is out_size (stride 1, no padding on an input
+    of out_size + F - 1)."""
+    layers = [sizes.conv_arithmetic(o + f - 1, f, 1, 0, filters=k, channels=c)
+              for o, f, c, k in zip(out_size.tolist(), F.tolist(), C.tolist(), K.tolist())]
+    return np.array([(layer["params"], layer["activations"]) for layer in layers], dtype=float)
+
+
+def _stacks(rng, n=8):
+    return {"layers": rng.integers(1, 20, n), "F": rng.integers(1, 12, n)}
+
+
+def _field_reference(layers, F):
+    return np.array([sizes.receptive_field(n, f) for n, f in zip(layers.tolist(), F.tolist())], dtype=float)
+
+
 def _pool(rng):
     ph, pw, stride = [(2, 2, 2), (3, 3, 2), (2, 3, 1)][_size(rng, 0, 2)]
     h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
@@ -419,6 +464,7 @@ def _in(path, *names):
 
 
 WITHHOLD = {
+    "sizes": _in("sizes.py", "conv_output_size", "conv_arithmetic", "receptive_field", "network_table"),
     "distances": _in(KNN, "KNearestNeighbor.compute_distances_two_loops", "KNearestNeighbor.compute_distances_one_loop",
                      "KNearestNeighbor.compute_distances_no_loops") + _in(NP, "pairwise_distances")
     + _in(NB, "pairwise_distances", "_distances_from_gram", "_squared_norms"),
@@ -510,6 +556,12 @@ CASES = {
                              WITHHOLD["dropout"], float32=True),
     },
     "06_convnets": {
+        "test-output-size": Case(_geometries, matches(_sizes_reference, ["output sizes (-1: refused)"], 1e-12),
+                                 WITHHOLD["sizes"]),
+        "test-layer-counts": Case(_layers, matches(_counts_reference, ["(parameters, activations)"], 1e-12),
+                                  WITHHOLD["sizes"]),
+        "test-receptive-field": Case(_stacks, matches(_field_reference, ["receptive fields"], 1e-12),
+                                     WITHHOLD["sizes"]),
         "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv"],
                                   float32=True),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),

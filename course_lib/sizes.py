@@ -53,6 +53,24 @@ def conv_output_size(size, filter_size, stride=1, pad=0, rounding="exact"):
     raise ValueError(f"rounding must be 'exact', 'floor' or 'ceil', got {rounding!r}")
 
 
+def receptive_field(layers, filter_size, stride=1):
+    """The side of the input region one output value sees through `layers` stacked conv layers of
+    filter_size x filter_size and the same stride: each layer widens it by (F - 1) times the
+    product of the strides below it.
+
+    >>> receptive_field(3, 3)  # three 3x3 layers see 7x7, as one 7x7 layer does
+    7
+    """
+    for name, value in (("layers", layers), ("filter_size", filter_size), ("stride", stride)):
+        if int(value) != value or value < 1:
+            raise InvalidGeometryError(f"{name} must be a whole number >= 1, got {value!r}")
+    field, jump = 1, 1
+    for _ in range(int(layers)):
+        field += (filter_size - 1) * jump
+        jump *= stride
+    return field
+
+
 def same_padding(filter_size):
     """The padding (F - 1) / 2 that keeps the spatial size with stride 1 (odd filters only)."""
     if filter_size % 2 == 0:

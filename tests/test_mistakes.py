@@ -77,7 +77,13 @@ CORPUS = [
     Mistake("batch-norm backward without the variance path", "05_batchnorm_dropout", "bn-backward",
             "dx = dxhat / std + dvar * 2 * centred / N + dmean / N", "dx = dxhat / std + dmean / N",
             "test-bn-backward", "dx is off", unaffected=("test-bn-backward-alt",)),
-    # 06: convolution and pooling
+    # 06: sizes, convolution and pooling
+    Mistake("output size floored instead of refused", "06_convnets", "conv-sizes", "if span % S:", "if False:",
+            "test-output-size", "the layer is impossible, so it must raise a ValueError",
+            unaffected=("test-layer-counts", "test-receptive-field")),
+    Mistake("receptive field of F per layer", "06_convnets", "conv-sizes", "return 1 + layers * (F - 1)",
+            "return layers * F", "test-receptive-field", "receptive_field(3, 3) is off", "receptive fields",
+            unaffected=("test-conv-forward",)),
     Mistake("conv forward without the bias", "06_convnets", "conv-forward", "np.sum(window * w[f]) + b[f]",
             "np.sum(window * w[f])", "test-conv-forward", "is off", unaffected=("test-conv-backward",)),
     Mistake("padding cropped with [pad:-pad]", "06_convnets", "conv-backward",

@@ -130,3 +130,22 @@ def test_conv_arithmetic_explains_an_impossible_stride():
     assert r["window_starts"] == [0, 3] and r["left_over"] == 1
     too_big = sizes.conv_arithmetic(3, 5)
     assert not too_big["valid"] and too_big["window_starts"] == [] and "does not fit" in too_big["reason"]
+
+
+def _field_by_walking(layers, filter_size, stride):
+    """Which inputs output 0 of the last layer depends on, walked down layer by layer."""
+    seen = {0}
+    for _ in range(layers):
+        seen = {i * stride + k for i in seen for k in range(filter_size)}
+    return max(seen) - min(seen) + 1
+
+
+@pytest.mark.parametrize("layers,filter_size,stride", [(1, 3, 1), (3, 3, 1), (2, 5, 1), (2, 3, 2), (4, 3, 2),
+                                                        (3, 7, 3), (5, 1, 2), (1, 11, 4)])
+def test_receptive_field_is_what_an_output_depends_on(layers, filter_size, stride):
+    assert sizes.receptive_field(layers, filter_size, stride) == _field_by_walking(layers, filter_size, stride)
+
+
+def test_receptive_field_refuses_what_is_not_a_layer_count():
+    with pytest.raises(sizes.InvalidGeometryError, match="layers must be a whole number >= 1, got 0"):
+        sizes.receptive_field(0, 3)
