@@ -315,6 +315,7 @@ def _geometries(rng, n=16):
     W = np.where(rng.random(n) < 0.4, W + offset, W)
     S[0], W[0] = 3, W[0] + 3 - (W[0] - F[0] + 2 * P[0]) % 3 + 1  # one stride that cannot tile, surely
     F[1] = W[1] + 2 * P[1] + _size(rng, 1, 3)  # one filter wider than the padded input
+    F[2] = W[2] + 2 * P[2]  # one exactly as wide: it fits once (output 1)
     order = rng.permutation(n)
     return {"W": W[order], "F": F[order], "S": S[order], "P": P[order]}
 
@@ -348,6 +349,34 @@ def _stacks(rng, n=8):
 
 def _field_reference(layers, F):
     return np.array([sizes.receptive_field(n, f) for n, f in zip(layers.tolist(), F.tolist())], dtype=float)
+
+
+def _networks(rng):
+    """A random network of possible layers (a few convs and pools, then FC layers) on an H x W x D
+    input, encoded for the grader as rows [kind (0 conv, 1 pool, 2 fc), its numbers, zeros]."""
+    h, w, d = _size(rng, 6, 40), _size(rng, 6, 40), _size(rng, 1, 8)
+    layers, shape, wanted = [], (h, w, d), _size(rng, 2, 6)
+    for _ in range(100):  # a 1x1 conv fits anything: this ends long before
+        if len(layers) == wanted:
+            break
+        kind = int(rng.integers(0, 2))
+        row = ([0, _size(rng, 1, 16), *rng.choice([(1, 1, 0), (3, 1, 1), (3, 2, 1), (5, 1, 2), (3, 2, 0), (2, 2, 0)])]
+               if kind == 0 else [1, *rng.choice([(2, 2), (3, 2), (3, 1)]), 0, 0])
+        spec = sizes.Conv(*row[1:5]) if kind == 0 else sizes.Pool(*row[1:3])
+        try:
+            shape, _, _ = spec.apply(*shape)
+        except sizes.InvalidGeometryError:
+            continue  # this layer does not fit here: draw another
+        layers.append(row)
+    layers += [[2, _size(rng, 1, 20), 0, 0, 0] for _ in range(_size(rng, 0, 2))]
+    return {"input_shape": np.array([h, w, d]), "layers": np.array(layers, dtype=np.int64)}
+
+
+def _network_reference(input_shape, layers):
+    make = {0: lambda r: sizes.Conv(*r[1:5]), 1: lambda r: sizes.Pool(*r[1:3]), 2: lambda r: sizes.FC(r[1])}
+    specs = [sizes.Input(*input_shape.tolist())] + [make[r[0]](r) for r in layers.tolist()]
+    return np.array([(*row.shape, row.activations, row.params) for row in sizes.network_table(specs)[1:]],
+                    dtype=float)
 
 
 def _pool(rng):
@@ -465,6 +494,9 @@ def _in(path, *names):
 
 WITHHOLD = {
     "sizes": _in("sizes.py", "conv_output_size", "conv_arithmetic", "receptive_field", "network_table"),
+    # the output sizes stay: the test passes the course's conv_output_size to the student's walk
+    "network": _in("sizes.py", "network_table", "totals", "summarize", "Conv.apply", "Pool.apply", "FC.apply",
+                   "Inception.apply"),
     "distances": _in(KNN, "KNearestNeighbor.compute_distances_two_loops", "KNearestNeighbor.compute_distances_one_loop",
                      "KNearestNeighbor.compute_distances_no_loops") + _in(NP, "pairwise_distances")
     + _in(NB, "pairwise_distances", "_distances_from_gram", "_squared_norms"),
@@ -562,6 +594,9 @@ CASES = {
                                   WITHHOLD["sizes"]),
         "test-receptive-field": Case(_stacks, matches(_field_reference, ["receptive fields"], 1e-12),
                                      WITHHOLD["sizes"]),
+        "test-network-table": Case(_networks, matches(_network_reference, ["rows (H, W, D, activations, "
+                                                                           "parameters)"], 1e-12),
+                                   WITHHOLD["network"]),
         "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv"],
                                   float32=True),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
