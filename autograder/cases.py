@@ -351,6 +351,12 @@ def _field_reference(layers, F):
     return np.array([sizes.receptive_field(n, f) for n, f in zip(layers.tolist(), F.tolist())], dtype=float)
 
 
+def _layer_spec(row):
+    """The library's spec of one encoded layer row [kind (0 conv, 1 pool, 2 fc), its numbers, zeros]."""
+    return (sizes.Conv(*row[1:5]) if row[0] == 0 else sizes.Pool(*row[1:3]) if row[0] == 1
+            else sizes.FC(row[1]))
+
+
 def _networks(rng):
     """A random network of possible layers (a few convs and pools, then FC layers) on an H x W x D
     input, encoded for the grader as rows [kind (0 conv, 1 pool, 2 fc), its numbers, zeros]."""
@@ -362,9 +368,8 @@ def _networks(rng):
         kind = int(rng.integers(0, 2))
         row = ([0, _size(rng, 1, 16), *rng.choice([(1, 1, 0), (3, 1, 1), (3, 2, 1), (5, 1, 2), (3, 2, 0), (2, 2, 0)])]
                if kind == 0 else [1, *rng.choice([(2, 2), (3, 2), (3, 1)]), 0, 0])
-        spec = sizes.Conv(*row[1:5]) if kind == 0 else sizes.Pool(*row[1:3])
         try:
-            shape, _, _ = spec.apply(*shape)
+            shape, _, _ = _layer_spec(row).apply(*shape)
         except sizes.InvalidGeometryError:
             continue  # this layer does not fit here: draw another
         layers.append(row)
@@ -373,8 +378,7 @@ def _networks(rng):
 
 
 def _network_reference(input_shape, layers):
-    make = {0: lambda r: sizes.Conv(*r[1:5]), 1: lambda r: sizes.Pool(*r[1:3]), 2: lambda r: sizes.FC(r[1])}
-    specs = [sizes.Input(*input_shape.tolist())] + [make[r[0]](r) for r in layers.tolist()]
+    specs = [sizes.Input(*input_shape.tolist())] + [_layer_spec(row) for row in layers.tolist()]
     return np.array([(*row.shape, row.activations, row.params) for row in sizes.network_table(specs)[1:]],
                     dtype=float)
 

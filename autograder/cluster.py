@@ -53,7 +53,7 @@ from .cgroups import available_cores
 from .edition import fingerprint
 from .sandbox import shown_host_paths
 from .submission import extract_notebooks
-from .worker import (UNREADABLE, InstructorNotebookError, check_instructor, grade_submission, grader_failed,
+from .worker import (UNREADABLE, check_instructor, grade_submission, grader_failed,
                      prepare_editions, unreadable, zero_record)
 
 WORKER_DIR = "COURSE_GRADE_WORKER_DIR"
@@ -63,6 +63,7 @@ GRADER_CERT, GRADER_KEY = "grader.pem", "grader.key"  # the grading machine's, i
 CONNECT_SECONDS = 30
 WORKERS_SECONDS = 60  # for a worker to join, at the start or when none is left
 POLL_SECONDS = 5
+NEEDS_DASK = "grading on a cluster needs Dask: pip install 'course-lib[dask]'"
 STOP = "stop"  # first item of a task's answer when its worker cannot grade (see _stopping)
 IN_FLIGHT_PER_SLOT = 1  # a worker's death counts against every task it holds
 
@@ -114,6 +115,7 @@ def _local(limits, kit):
     return replace(limits, threads=max(1, available_cores() // slots))
 
 
+@cache  # once per worker process: its keys do not move
 def _keys_out_of_jail():
     """Refuse to grade where a submission's jail would show this worker's TLS key (a host folder
     every jail shows: the system's, the Python installation's): with it, anyone could join."""
@@ -266,7 +268,7 @@ def _security(**fields):
     try:
         from distributed.security import Security
     except ImportError:
-        raise ClusterError("grading on a cluster needs Dask: pip install 'course-lib[dask]'") from None
+        raise ClusterError(NEEDS_DASK) from None
     return Security(**fields)
 
 
@@ -318,22 +320,22 @@ def local_cluster(workers, directory):
                            f"pip install 'course-lib[dask]'") from None
 
 
-def graded(jobs, scheduler, instructor, log=print, workers=1, tls=None):
+def graded(jobs, scheduler, instructor, log=print, workers=1, security=None):
     """(job, (record, executed)) for every job, as they finish on the cluster at `scheduler` (over
-    mutual TLS: see client_security), or on an embedded LocalCluster of `workers` single-thread
-    processes if scheduler is LOCAL (its workers share this machine's disk: their kit is the course
-    directory, already made; its key is made for the run and kept in memory)."""
+    mutual TLS with `security`, from client_security), or on an embedded LocalCluster of `workers`
+    single-thread processes if scheduler is LOCAL (its workers share this machine's disk: their kit
+    is the course directory, already made; its key is made for the run and kept in memory)."""
     try:
         from distributed import Client
     except ImportError:
-        raise ClusterError("grading on a cluster needs Dask: pip install 'course-lib[dask]'") from None
+        raise ClusterError(NEEDS_DASK) from None
     kit = None
     with contextlib.ExitStack() as stack:
         if scheduler == LOCAL:
             local = stack.enter_context(local_cluster(workers, Path(instructor.scratch)))
             scheduler, kit, security = local.scheduler_address, instructor.course, local.security
-        else:
-            security = client_security(scheduler, tls)
+        elif security is None:  # never without TLS, whoever calls
+            security = client_security(scheduler)
         try:
             client = stack.enter_context(Client(scheduler, timeout=CONNECT_SECONDS, security=security,
                                                 set_as_default=False))
@@ -385,8 +387,6 @@ def _graded_with(client, scheduler, jobs, instructor, kit, log):
             raise ClusterError(f"a Dask worker cannot grade: {result[1]}")
         if err is None:
             return job, result
-        if isinstance(err, (ClusterError, InstructorNotebookError)):
-            raise ClusterError(str(err))
         if isinstance(err, ImportError):
             raise ClusterError(f"a Dask worker cannot load the grader ({err}): install course-lib[dask], "
                                f"the same version, on every worker")

@@ -37,8 +37,7 @@ from .cgroups import available_cores
 from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
 from .execute import inert_outputs
-from .worker import (all_zero, check_instructor, grade_submission, grader_failed, prepare_editions,
-                     zero_record)
+from .worker import check_instructor, grade_submission, grader_failed, prepare_editions, zero_record
 
 
 FEEDBACK_SECONDS = 60  # per student: rendering a notebook takes a second or two
@@ -78,7 +77,7 @@ def _totals(tests):
 
 
 def _held_to(tests, expected):
-    """A worker's test scores held to the instructor's notebook (expected: all_zero of it): its
+    """A worker's test scores held to the instructor's notebook (expected: zero_record's tests): its
     tests and points, each score within 0..points. A worker process or a cluster's worker never
     decides what a test is worth; a missing or malformed score is 0."""
     held = {}
@@ -162,8 +161,8 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
     LocalCluster of `workers` processes; tls: the folder of the cluster's keys, see cluster.client_security).
     Returns {student: record}; records of unchanged submissions are kept. Raises
     cluster.ClusterError if the cluster cannot go on; the grades recorded until then are kept."""
-    if scheduler not in (None, cluster.LOCAL):
-        cluster.client_security(scheduler, tls)  # a cluster without TLS is refused before anything is done
+    # a cluster without TLS is refused before anything is done
+    security = cluster.client_security(scheduler, tls) if scheduler not in (None, cluster.LOCAL) else None
     solution_folder = Path(solution_folder)
     assignment = solution_folder.name
     course = prepare(course, solution_folder)
@@ -209,10 +208,10 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
         _save(results, results_path)
         log(f"{assignment}: {len(todo)} submissions to grade, {len(students) - len(todo)} unchanged, "
             f"{len(refused)} refused")
-        expected = all_zero({name: json.loads(text) for name, text in base.sources.items()})
+        expected = zero_record(base)["tests"]
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             finished = (_graded(todo, workers) if scheduler is None
-                        else cluster.graded(todo, scheduler, instructor, log, workers, tls))
+                        else cluster.graded(todo, scheduler, instructor, log, workers, security))
             for job, (record, executed) in finished:
                 record["tests"] = _held_to(record.get("tests") or {}, expected)
                 record.update(_totals(record["tests"]), hash=job.digest, source=source)
