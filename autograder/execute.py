@@ -29,6 +29,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 MAX_CELL_OUTPUT = 200_000  # characters kept per cell; the rest is replaced by a note
 MAX_OUTPUT = 10_000_000  # characters kept in the whole notebook
 SAFE_MIME = {"text/plain", "image/png", "image/jpeg", "image/gif"}
+BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 RUNAWAY_ESCAPE = re.compile(r"\x1b\[[0-9;]{32,}[A-Za-z]?")
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes per ZeroMQ message from the kernel
 SEND_TIMEOUT_MS = 20_000
@@ -100,8 +101,12 @@ def _size(output):
 
 def _inert(output):
     """Keep only what renders as text or a picture: HTML, JavaScript, SVG, Markdown and widget
-    outputs could run script in the instructor's formgrader or the student's feedback page."""
-    output["data"] = {k: v for k, v in output["data"].items() if k in SAFE_MIME}
+    outputs could run script in the instructor's formgrader or the student's feedback page. Their
+    metadata goes too (nbconvert writes an image's width and height into the tag unquoted, and its
+    filenames as its source), and a picture must be base64 (it is written into the tag as is)."""
+    output["data"] = {k: v for k, v in output["data"].items()
+                      if k in SAFE_MIME and (k == "text/plain" or BASE64.fullmatch(str(v)))}
+    output["metadata"] = {}
     return bool(output["data"])
 
 

@@ -15,6 +15,7 @@ import csv
 import hmac
 import html
 import json
+import math
 import os
 import secrets
 import shutil
@@ -32,7 +33,7 @@ from course_lib.storage import write_atomically
 
 from . import cluster, gradebook
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
-from .model import AUTO, Job, Limits, Status
+from .model import AUTO, MANUAL, Job, Limits, Status
 from .cgroups import available_cores
 from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
@@ -82,11 +83,11 @@ def _held_to(tests, expected):
     decides what a test is worth; a missing or malformed score is 0."""
     held = {}
     for test, zero in expected.items():
-        try:
-            score = float(tests.get(test, zero)[0])
-        except (TypeError, ValueError, IndexError, AttributeError):
-            score = 0.0
-        if score != score:  # NaN
+        try:  # a written answer's points are a person's to give
+            score = tests.get(test, zero)[0]
+            score = float(score) if (zero.kind != MANUAL and isinstance(score, (int, float))
+                                     and not isinstance(score, bool) and math.isfinite(score)) else 0.0
+        except Exception:  # noqa: BLE001 - anything a worker sent that is not a score
             score = 0.0
         held[test] = [min(max(score, 0.0), zero.max_score), zero.max_score, zero.kind]
     return held

@@ -529,6 +529,9 @@ display(HTML('<img src=x onerror="alert(1)"><script>alert(2)</script>'))
 display(Javascript("alert(3)"))
 display(Markdown("<script>alert(4)</script>"))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(5)"></svg>'))
+# a picture whose metadata or data would be written into its tag unquoted
+display({"image/png": "iVBORw0KGgo="}, raw=True, metadata={"image/png": {"width": "1 onerror=alert(7)"}})
+display({"image/png": 'x" onerror="alert(8)'}, raw=True)
 '''
 
 

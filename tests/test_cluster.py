@@ -374,9 +374,19 @@ def test_what_a_worker_sends_back_is_held_to_the_instructors_notebook():
     assert held[ids[0]] == [expected[ids[0]].max_score, expected[ids[0]].max_score, expected[ids[0]].kind]
     assert all(held[t][0] == 0 for t in ids[1:])
     assert [h[1:] for h in held.values()] == [[z.max_score, z.kind] for z in expected.values()]
+    manual, auto = ids[1], ids[2]
+    assert expected[manual].kind == "manual" and expected[auto].kind == "auto"
+    assert grading._held_to({auto: [1.5, 3, "auto"], manual: [2, 2, "manual"]}, expected)[auto][0] == 1.5
+    assert grading._held_to({auto: [1.5, 3, "auto"], manual: [2, 2, "manual"]}, expected)[manual][0] == 0
+    for junk in ({}, [10 ** 400], "9", [True], None):  # never a crash of the run, never points
+        assert grading._held_to({auto: junk}, expected)[auto][0] == 0, junk
     import nbformat
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
         nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script>"}),
-        nbformat.v4.new_output("display_data", data={"text/plain": "2", "application/javascript": "alert(2)"})])])
+        nbformat.v4.new_output("display_data", data={"text/plain": "2", "application/javascript": "alert(2)"}),
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="},
+                               metadata={"image/png": {"width": "1 onerror=alert(3)"}}),
+        nbformat.v4.new_output("display_data", data={"image/png": 'x" onerror="alert(4)'})])])
     outputs = inert_outputs(nb).cells[0].outputs
-    assert [o["data"] for o in outputs] == [{"text/plain": "2"}]
+    assert [o["data"] for o in outputs] == [{"text/plain": "2"}, {"image/png": "iVBORw0KGgo="}]
+    assert [o["metadata"] for o in outputs] == [{}, {}]  # nbconvert writes an image's width unquoted
