@@ -11,15 +11,16 @@ CASES[assignment][grade_id] = Case(make, check, withhold, float32): make(rng) ->
 numbers); check(inputs, outputs) -> list of problems, empty when the answers are right; float32:
 compute also runs on float32 copies of the inputs, and its answers must be float32 and right.
 """
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from course_lib import layers, netvis, optim, sizes, use_backend
+from course_lib import checks, layers, netvis, optim, sizes, use_backend
 from course_lib.diagnosis import describe
 from course_lib.classifiers import KNearestNeighbor, cross_validate_k, linear, predict_labels
-from course_lib.classifiers.nets import ThreeLayerConvNet, TwoLayerNet
+from course_lib.classifiers.nets import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Case:
         if isinstance(self.check, matches):
             tol = self.check.tol32 or 1e-4
             problems = [f"for float32 inputs: {p}" for p in self.check(as_float32(inputs), outputs32, tol=tol)]
-        names = getattr(self.check, "names", [])
+        names = self.check.names_for(inputs) if isinstance(self.check, matches) else getattr(self.check, "names", [])
         wrong = [names[i] if i < len(names) else f"answer {i}" for i, value in enumerate(outputs32)
                  if value.dtype.kind == "f" and value.dtype != np.float32]
         if wrong:
@@ -48,7 +49,7 @@ class Case:
 
 
 # A right answer in the wrong dtype keeps this share of its test's points (the notebooks say so).
-FLOAT64_SLIP, SLIP_SHARE = "for float32 inputs the answers should be float32", 0.5
+FLOAT64_SLIP, SLIP_SHARE = checks.DTYPE_SLIP, 0.5
 
 
 def credit(points, problems):
@@ -64,7 +65,7 @@ def as_float32(inputs):
             for k, v in inputs.items()}
 
 
-def _close(name, got, want, tol, n=None, terms=None):
+def _close(name, got, want, tol, n=None, terms=None, atol=0.0):
     got, want = np.asarray(got), np.asarray(want)
     if got.dtype.kind not in "fiub" or got.shape != want.shape:
         return [f"{name}: expected shape {want.shape}, got {got.dtype} of shape {got.shape}"]
@@ -72,6 +73,8 @@ def _close(name, got, want, tol, n=None, terms=None):
     if not np.all(np.isfinite(got)):
         return [f"{name}: contains NaN or infinity (an overflow in exp, a log of 0, or the square root "
                 f"of a negative number?)"]
+    if np.max(np.abs(got - want), initial=0.0) <= atol:
+        return []
     problem = describe(name, got, want, tol, n, terms)
     return [problem] if problem else []
 
@@ -81,8 +84,9 @@ class matches:
     the input whose first dimension is the number of examples averaged over (named in messages
     when an answer is off by that factor)."""
 
-    def __init__(self, reference, names, tol=1e-8, examples=None, terms=None, tol32=None):
+    def __init__(self, reference, names, tol=1e-8, examples=None, terms=None, tol32=None, atol=0.0):
         self.reference, self.names, self.tol, self.examples = reference, names, tol, examples
+        self.atol = atol  # answers this close are right whatever their scale (a gradient that is 0 but for rounding)
         self.tol32 = tol32  # for the float32 run, where it needs more than float32's 1e-4
         self.terms = terms  # terms(inputs) -> {answer name: {description: array}}, see diagnosis
 
@@ -91,15 +95,20 @@ class matches:
             expected = self.reference(**inputs)
         return expected if isinstance(expected, tuple) else (expected,)
 
+    def names_for(self, inputs):
+        """The answers' names: a list, or names(inputs) for answers that vary with the inputs (the
+        gradients of a network of any depth)."""
+        return self.names(inputs) if callable(self.names) else self.names
+
     def __call__(self, inputs, outputs, tol=None):
-        expected = self.expected(inputs)
+        expected, names = self.expected(inputs), self.names_for(inputs)
         if len(outputs) != len(expected):
-            return [f"expected {len(expected)} answers ({', '.join(self.names)}), got {len(outputs)}"]
+            return [f"expected {len(expected)} answers ({', '.join(names)}), got {len(outputs)}"]
         tol = max(tol or 0, self.tol)
         n = len(inputs[self.examples]) if self.examples else None
         terms = self.terms(inputs) if self.terms else {}
-        return [p for name, g, w in zip(self.names, outputs, expected)
-                for p in _close(name, g, w, tol, n, terms.get(name))]
+        return [p for name, g, w in zip(names, outputs, expected)
+                for p in _close(name, g, w, tol, n, terms.get(name), self.atol)]
 
 
 def _normal(rng, *shape, scale=1.0):
@@ -222,6 +231,80 @@ def _two_layer_reference(W1, b1, W2, b2, X, y, reg):
     model.params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     loss, grads = model.loss(X, y)
     return (loss, grads["W1"], grads["b1"], grads["W2"], grads["b2"], model.loss(X))
+
+
+# A network of any depth: its parameters are inputs named W1, b1, ..., gamma1, beta1, ...
+FC_PARAM, FC_STATS = re.compile(r"(W|b|gamma|beta)[0-9]+"), ("running_mean", "running_var")
+
+
+def _fc_net(rng, batchnorm):
+    dims = [_size(rng, 3, 10)] + [_size(rng, 3, 9) for _ in range(_size(rng, 1, 3))] + [_size(rng, 2, 5)]
+    params = {}
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+        params[f"W{i}"], params[f"b{i}"] = _normal(rng, d_in, d_out, scale=0.5), _normal(rng, d_out, scale=0.1)
+        if batchnorm and i < len(dims) - 1:
+            params[f"gamma{i}"], params[f"beta{i}"] = 1 + _normal(rng, d_out, scale=0.2), _normal(rng, d_out, scale=0.2)
+    return params, dims
+
+
+def _fc_plain(rng):
+    params, dims = _fc_net(rng, batchnorm=False)
+    n = _size(rng, 3, 8)
+    return {**params, "X": _normal(rng, n, dims[0]), "y": rng.integers(dims[-1], size=n),
+            "reg": float(rng.uniform(0, 0.5))}
+
+
+def _fc_hooks(rng):
+    """Batch norm, dropout, or both (keep: the probability of keeping a unit; 1 = no dropout)."""
+    batchnorm, dropout = [(1, 0), (0, 1), (1, 1)][_size(rng, 0, 2)]
+    params, dims = _fc_net(rng, batchnorm)
+    n = _size(rng, 5, 9)
+    return {**params, "X": _normal(rng, n, dims[0]), "y": rng.integers(dims[-1], size=n),
+            "reg": float(rng.uniform(0, 0.5)), "batchnorm": batchnorm,
+            "keep": float(rng.uniform(0.4, 0.9)) if dropout else 1.0, "dropout_seed": int(rng.integers(2 ** 31))}
+
+
+def _fc_names(inputs):
+    return sorted(k for k in inputs if FC_PARAM.fullmatch(k))
+
+
+def _fc_answer_names(inputs):
+    layers_ = sum(k[0] == "W" for k in _fc_names(inputs))
+    stats = ([f"bn_params[{i}]['{k}']" for i in range(layers_ - 1) for k in FC_STATS]
+             if inputs.get("batchnorm") else [])
+    return ["loss", *(f"d{k}" for k in _fc_names(inputs)), *stats, "scores in test mode"]
+
+
+def _fc_reference(X, y, reg, batchnorm=0, keep=1.0, dropout_seed=0, **params):
+    """The course's FullyConnectedNet on these parameters: loss, gradients (sorted by name), the
+    running statistics after that training step, then the scores in test mode."""
+    weights = sorted((k for k in params if k[0] == "W"), key=lambda k: int(k[1:]))
+    model = FullyConnectedNet([params[w].shape[1] for w in weights[:-1]], input_dim=X.shape[1],
+                              num_classes=params[weights[-1]].shape[1], dropout_keep_ratio=keep,
+                              normalization="batchnorm" if batchnorm else None, reg=reg, dtype=np.float64,
+                              dropout_seed=dropout_seed)
+    model.params = dict(params)
+    loss, grads = model.loss(X, y)
+    stats = [bn[k] for bn in model.bn_params for k in FC_STATS] if batchnorm else []
+    return (loss, *(grads[k] for k in sorted(params)), *stats, model.loss(X))
+
+
+def _fc_init(rng):
+    return {"hidden_dims": rng.integers(5, 41, _size(rng, 1, 4)), "input_dim": _size(rng, 10, 80),
+            "num_classes": _size(rng, 2, 10), "weight_scale": float(10 ** rng.uniform(-3, -1)),
+            "seed": int(rng.integers(2 ** 31)), "batchnorm": int(rng.integers(2))}
+
+
+def _fc_init_names(inputs):
+    layers_ = len(inputs["hidden_dims"]) + 1
+    names = [f"{k}{i}" for k in ("W", "b") for i in range(1, layers_ + 1)]
+    return names + ([f"{k}{i}" for k in ("gamma", "beta") for i in range(1, layers_)] if inputs["batchnorm"] else [])
+
+
+def _fc_made(inputs, seed, dtype):
+    return FullyConnectedNet(inputs["hidden_dims"].tolist(), inputs["input_dim"], inputs["num_classes"],
+                             normalization="batchnorm" if inputs["batchnorm"] else None,
+                             weight_scale=inputs["weight_scale"], dtype=dtype, seed=seed).params
 
 
 def _updates(rng):
@@ -411,6 +494,58 @@ def _convnet_params(rng, channels, side, classes, scale=0.3):
             for name, value in net.params.items()}
 
 
+CONVNET_PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def _convnet_init(rng):
+    """A ConvNet's sizes (inputs often not square), a weight scale and a seed."""
+    return {"C": _size(rng, 1, 4), "H": 2 * _size(rng, 2, 8), "W": 2 * _size(rng, 2, 8),
+            "num_filters": _size(rng, 2, 8), "filter_size": 2 * _size(rng, 0, 3) + 1,
+            "hidden_dim": _size(rng, 8, 40), "num_classes": _size(rng, 2, 10),
+            "weight_scale": float(10 ** rng.uniform(-3, -1)), "seed": int(rng.integers(2 ** 31))}
+
+
+class initialised:
+    """A check of an initialisation, given how many arrays each of four calls returned (float32
+    with the seed, with it again, with the next seed; float64 with the seed), then each call's
+    arrays named by names_of(inputs), in that order: no more arrays than those, the shapes of
+    make(inputs, seed, dtype) (the reference's parameters), the dtype asked for, zero biases and
+    shifts, unit scales, weights of mean 0 and standard deviation weight_scale that repeat no
+    other's numbers (checks.initialisation_problems), and the seed obeyed. The reference draws
+    its own numbers; only their shapes are compared."""
+
+    CALLS = ((0, np.float32), (0, np.float32), (1, np.float32), (0, np.float64))  # (seed offset, dtype)
+
+    def __init__(self, names_of, make):
+        self.names_of, self.make = names_of, make
+
+    def expected(self, inputs):
+        names = self.names_of(inputs)
+        made = [self.make(inputs, inputs["seed"] + offset, dtype) for offset, dtype in self.CALLS]
+        return (np.array([len(params) for params in made]), *(params[name] for params in made for name in names))
+
+    def __call__(self, inputs, outputs):
+        expected, names = self.expected(inputs), self.names_of(inputs)
+        if len(outputs) != len(expected):
+            return [f"expected {len(expected)} answers (the parameters of four calls), got {len(outputs)}"]
+        (counts, *outputs), (_, *expected), k = outputs, expected, len(names)
+        if np.asarray(counts).tolist() != [k] * len(self.CALLS):
+            return [f"the parameters should be {k} arrays ({', '.join(names)}), but there were "
+                    f"{np.asarray(counts).tolist()} in the four calls"]
+        first, again, other, double = (dict(zip(names, outputs[i:i + k])) for i in range(0, 4 * k, k))
+        shapes = {name: value.shape for name, value in zip(names, expected)}
+        scale = inputs["weight_scale"]
+        doubled = checks.initialisation_problems(double, shapes, scale, np.float64)
+        return (checks.initialisation_problems(first, shapes, scale, np.float32)
+                + [f"with dtype=float64: {p}" for p in doubled] or checks.seeding_problems(first, again, other))
+
+
+def _convnet_made(inputs, seed, dtype):
+    return ThreeLayerConvNet((inputs["C"], inputs["H"], inputs["W"]), inputs["num_filters"], inputs["filter_size"],
+                             inputs["hidden_dim"], inputs["num_classes"], inputs["weight_scale"], dtype=dtype,
+                             seed=seed).params
+
+
 def _convnet(rng):
     c, side, k = _size(rng, 1, 3), 2 * _size(rng, 2, 4), _size(rng, 2, 6)
     return {**_convnet_params(rng, c, side, k), "X": _normal(rng, 3, c, side, side),
@@ -514,6 +649,7 @@ WITHHOLD = {
     "affine": _in(NP, "affine_forward", "affine_backward"),
     "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad"),
     "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss"),
+    "fc-init": _in(NETS, "TwoLayerNet.__init__", "FullyConnectedNet.__init__"),
     "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
     # batch norm: the forward differentiated numerically is a backward; both go
     "batchnorm": _in(LAYERS, "batchnorm_forward", "batchnorm_backward")
@@ -527,6 +663,7 @@ WITHHOLD = {
     + _in(NB, "conv_forward", "_im2col", "conv_backward", "_col2im"),
     "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
     + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"),
+    "convnet-init": _in(NETS, "ThreeLayerConvNet.__init__"),
     "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
     # a class-visualisation step without its L2 term is a fooling step, and the other way round
     "ascent": _in("netvis.py", "fooling_image", "class_visualization_step", "class_visualization"),
@@ -575,6 +712,11 @@ CASES = {
         "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
                                                    ["loss", "dW1", "db1", "dW2", "db2", "scores"], examples="X"),
                                WITHHOLD["two-layer"]),
+        "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"]),
+        "test-fc-loss": Case(_fc_plain, matches(_fc_reference, _fc_answer_names, examples="X"), WITHHOLD["two-layer"]),
+        # atol: a bias just before batch norm has gradient 0, which rounding makes about 1e-17
+        "test-fc-hooks": Case(_fc_hooks, matches(_fc_reference, _fc_answer_names, examples="X", atol=1e-12),
+                              WITHHOLD["two-layer"]),
         # each rule on its own (the others are withheld too: Adam with beta1 = 0 is nearly RMSProp)
         "test-momentum": Case(_updates, matches(_after_steps(optim.sgd_momentum), ["w"]), WITHHOLD["updates"],
                               float32=True),
@@ -610,6 +752,8 @@ CASES = {
                                   float32=True),
         "test-pool-backward": Case(_pool, matches(_pool_backward_reference, ["dx"], 1e-12), WITHHOLD["pool"],
                                    float32=True),
+        "test-convnet-init": Case(_convnet_init, initialised(lambda inputs: CONVNET_PARAMS, _convnet_made),
+                                   WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
                                                                          "db2", "db3", "scores"], examples="X"),
                                   WITHHOLD["convnet"]),

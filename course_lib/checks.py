@@ -116,6 +116,121 @@ def check_gradient(f, x, analytic, num_checks=12, h=1e-5, tol=1e-6, kinks_allowe
     print("gradient ok")
 
 
+# ---------------------------------------------------------------- initial weights
+# A right answer lies beyond this many standard errors of its sample about once in 10^8 draws.
+_SIGMAS = 6
+# How a dtype slip starts (the grader keeps half of a test's points when it is the only problem).
+DTYPE_SLIP = "for float32 inputs the answers should be float32"
+
+
+def initialisation_problems(params, shapes, weight_scale, dtype):
+    """What is wrong with freshly initialised parameters ({name: array}): every array of shapes
+    ({name: shape}) there and no other, with its shape and dtype; biases (b...) and batch norm's
+    shifts (beta...) zero, its scales (gamma...) one; weights (W...) drawn with mean 0 and
+    standard deviation weight_scale, judged within _SIGMAS standard errors of their sample, and
+    no two of them repeating the same numbers. The notebooks' visible checks and the grader share
+    this rule. float64 arrays where float32 was asked for are one DTYPE_SLIP problem."""
+    missing = [name for name in shapes if name not in params]
+    if missing:
+        return [f"the parameters lack {', '.join(missing)} (expected {', '.join(shapes)})"]
+    extra = [name for name in params if name not in shapes]
+    if extra:
+        return [f"the parameters should not hold {', '.join(extra)} (expected {', '.join(shapes)})"]
+    problems, slipped = [], []
+    for name, shape in shapes.items():
+        value = params[name]
+        if not isinstance(value, np.ndarray):
+            problems.append(f"{name} should be a NumPy array, but it is a {type(value).__name__}")
+            continue
+        if value.shape != tuple(shape):
+            problems.append(f"{name} should have shape {tuple(shape)}, but it has shape {value.shape}")
+            continue
+        if value.dtype == np.float64 and np.dtype(dtype) == np.float32:
+            slipped.append(name)
+        elif value.dtype != np.dtype(dtype):
+            problems.append(f"{name} should have dtype {np.dtype(dtype)} (the dtype asked for), but it has "
+                            f"{value.dtype}: cast with .astype(dtype), or pass dtype= to np.zeros")
+        value = value.astype(np.float64)
+        if not np.all(np.isfinite(value)):
+            problems.append(f"{name} contains NaN or infinity")
+        elif name.startswith("gamma"):
+            if np.any(value != 1):
+                problems.append(f"{name}: batch norm's scales start at one, but {np.count_nonzero(value != 1)} "
+                                f"of its {value.size} values are not")
+        elif name.startswith("b"):  # biases, and batch norm's shifts (beta)
+            if np.any(value != 0):
+                problems.append(f"{name}: {'shifts' if name.startswith('beta') else 'biases'} start at zero, "
+                                f"but {np.count_nonzero(value)} of its {value.size} values are not")
+        elif value.size:
+            problems += _spread_problems(name, value, weight_scale)
+    if slipped:
+        problems.append(f"{DTYPE_SLIP} (dtype=float32 was asked for), but {', '.join(slipped)} came out as "
+                        f"float64: cast with .astype(dtype), or pass dtype= to np.zeros")
+    return problems or _repeated_draws(params, [name for name in shapes if name.startswith("W")])
+
+
+def _repeated_draws(params, weights):
+    """A generator made again for each array starts each one with the same numbers."""
+    for i, first in enumerate(weights):
+        for second in weights[i + 1:]:
+            a, b = params[first].ravel(), params[second].ravel()
+            k = min(a.size, b.size, 8)
+            if k and np.any(a[:k] != 0) and np.array_equal(a[:k], b[:k]):
+                return [f"{second} starts with the same numbers as {first}: make one generator before drawing "
+                        f"and draw every array from it (a generator made again for each array repeats its "
+                        f"numbers, so the layers' weights would not be independent)"]
+    return []
+
+
+def _spread_problems(name, value, weight_scale):
+    n, mean, std = value.size, value.mean(), value.std()
+    problems = []
+    if abs(std / weight_scale - 1) > _SIGMAS / np.sqrt(2 * n) + 1e-3:
+        problems.append(f"{name}: the standard deviation of its {n} values is {std:.3g}, {std / weight_scale:.3g} "
+                        f"times weight_scale = {weight_scale:g}: draw weight_scale * rng.standard_normal(shape)")
+    if abs(mean) > _SIGMAS * max(std, weight_scale) / np.sqrt(n):  # the spread's own, if that is off too
+        problems.append(f"{name}: the mean of its {n} values is {mean:.3g}, too far from 0 for its spread "
+                        f"(rng.random draws from [0, 1); rng.standard_normal is centred on 0)")
+    return problems
+
+
+def seeding_problems(first, again, other):
+    """first and again made with one seed must be equal; other, made with the next seed, must have
+    other weights."""
+    same = [name for name in first if not np.array_equal(np.asarray(first[name]), np.asarray(again.get(name)))]
+    if same:
+        return [f"the same seed gave different {', '.join(same)}: draw every number from "
+                f"np.random.default_rng(seed), not from np.random or a generator without the seed"]
+    equal = [name for name in first if name.startswith("W")
+             and np.array_equal(np.asarray(first[name]), np.asarray(other.get(name)))]
+    if equal:
+        return [f"two different seeds gave the same {', '.join(equal)}: draw from np.random.default_rng(seed) "
+                f"with the seed given, not a fixed one"]
+    return []
+
+
+def check_initialisation(name, params, shapes, weight_scale, dtype):
+    """Fails, saying what is wrong, unless params is a fresh initialisation (see
+    initialisation_problems); a dtype slip alone is printed with its cost and does not fail."""
+    problems = initialisation_problems(params, shapes, weight_scale, dtype)
+    if any(not p.startswith(DTYPE_SLIP) for p in problems):
+        _fail(f"{name}: " + "; ".join(problems))
+    if problems:
+        print(f"DTYPE SLIP, costs half of this test's points: {name}: {problems[0]}")
+        return
+    spread = ", ".join(f"{k} {np.std(np.asarray(params[k], dtype=np.float64)):.2g}" for k in shapes
+                       if k.startswith("W"))
+    print(f"{name}: shapes, {np.dtype(dtype)}, starting values, standard deviations {spread} ok")
+
+
+def check_seeding(name, first, again, other):
+    """Fails unless one seed gives the same parameters twice and the next seed other weights."""
+    problems = seeding_problems(first, again, other)
+    if problems:
+        _fail(f"{name}: " + "; ".join(problems))
+    print(f"{name}: same seed, same parameters; next seed, other weights ok")
+
+
 # ---------------------------------------------------------------- answers checked by the grader
 def answer(grade_id, compute):
     """Declare what a test grades: the hidden part of a test cell ends with it. In a notebook it

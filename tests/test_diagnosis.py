@@ -121,3 +121,66 @@ def test_credit_halves_a_test_for_a_dtype_slip_alone():
     assert credit(4.0, []) == 4.0 and credit(4.0, [slip]) == 2.0
     assert credit(4.0, [slip, "for float32 inputs: dW is off"]) == 0.0
     assert credit(4.0, ["test cell raised AssertionError: x"]) == 0.0
+
+
+SHAPES = {"W1": (4, 2, 3, 3), "b1": (4,), "W2": (96, 20), "b2": (20,)}
+
+
+def _initial(rng, scale=1e-2, dtype=np.float32, draw=None):
+    draw = draw or rng.standard_normal
+    return {name: (scale * draw(shape) if name[0] == "W" else np.zeros(shape)).astype(dtype)
+            for name, shape in SHAPES.items()}
+
+
+def test_right_initial_weights_pass_on_every_seed_and_size():
+    for seed in range(500):
+        rng = np.random.default_rng(seed)
+        size = int(rng.integers(1, 400))
+        scale = float(10 ** rng.uniform(-4, 0))
+        params = {"W": scale * rng.standard_normal(size), "b": np.zeros(3)}
+        assert checks.initialisation_problems(params, {"W": (size,), "b": (3,)}, scale, np.float64) == [], seed
+
+
+def test_each_rule_of_initial_weights_is_named(rng, capsys):
+    checks.check_initialisation("net", _initial(rng), SHAPES, 1e-2, np.float32)
+    assert "net: shapes, float32, starting values" in capsys.readouterr().out
+
+    def problems(params, scale=1e-2, dtype=np.float32):
+        return " ".join(checks.initialisation_problems(params, SHAPES, scale, dtype))
+
+    assert "lack b2" in problems({k: v for k, v in _initial(rng).items() if k != "b2"})
+    assert "W2 should have shape (96, 20), but it has shape (20, 96)" in problems(
+        dict(_initial(rng), W2=np.zeros((20, 96), np.float32)))
+    assert "W1 should have dtype float64" in problems(_initial(rng), dtype=np.float64)
+    assert "W1 should be a NumPy array, but it is a list" in problems(dict(_initial(rng), W1=[0.1, -0.1]))
+    repeated = _initial(rng)
+    repeated["W2"][0, :8] = repeated["W1"].ravel()[:8]  # a generator made again for W2
+    assert "W2 starts with the same numbers as W1" in problems(repeated)
+    assert "b1: biases start at zero, but 4 of its 4 values are not" in problems(dict(_initial(rng), b1=np.ones(4, np.float32)))
+    assert "W2: the standard deviation of its 1920 values" in problems(_initial(rng, scale=1.5e-2))  # 1.5 times
+    assert "too far from 0" in problems(_initial(rng, draw=rng.random))  # uniform on [0, 1)
+    assert "contains NaN" in problems(dict(_initial(rng), W1=np.full((4, 2, 3, 3), np.nan, np.float32)))
+    with pytest.raises(AssertionError, match="net: W2 should have shape"):
+        checks.check_initialisation("net", dict(_initial(rng), W2=np.zeros(3)), SHAPES, 1e-2, np.float32)
+
+
+def test_the_seed_must_be_obeyed(rng):
+    first = _initial(np.random.default_rng(0))
+    assert checks.seeding_problems(first, _initial(np.random.default_rng(0)), _initial(np.random.default_rng(1))) == []
+    assert "the same seed gave different W1, W2" in checks.seeding_problems(
+        first, _initial(np.random.default_rng(5)), _initial(np.random.default_rng(1)))[0]
+    assert "two different seeds gave the same W1, W2" in checks.seeding_problems(first, first, first)[0]
+    with pytest.raises(AssertionError, match="same seed gave different"):
+        checks.check_seeding("net", first, _initial(rng), _initial(rng))
+
+
+def test_float64_initial_weights_for_float32_are_a_dtype_slip(rng, capsys):
+    from autograder.cases import FLOAT64_SLIP, credit
+    problems = checks.initialisation_problems(_initial(rng, dtype=np.float64), SHAPES, 1e-2, np.float32)
+    assert len(problems) == 1 and problems[0].startswith(FLOAT64_SLIP) and "W1, b1, W2, b2" in problems[0]
+    assert credit(2, problems) == 1.0
+    checks.check_initialisation("net", _initial(rng, dtype=np.float64), SHAPES, 1e-2, np.float32)  # does not fail
+    assert "DTYPE SLIP, costs half of this test's points" in capsys.readouterr().out
+    wrong = dict(_initial(rng, dtype=np.float64), b1=np.ones(4))
+    with pytest.raises(AssertionError, match="biases start at zero"):  # a slip with another mistake fails
+        checks.check_initialisation("net", wrong, SHAPES, 1e-2, np.float32)

@@ -122,8 +122,8 @@ def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch, warm_
 
 
 # Autograded points of each assignment (02_svm has its own tests above)
-AUTO_POINTS = {"01_knn": 12, "03_softmax": 8, "04_fc_nets": 11, "05_batchnorm_dropout": 11,
-               "06_convnets": 18, "07_network_visualization": 9}
+AUTO_POINTS = {"01_knn": 12, "03_softmax": 8, "04_fc_nets": 18, "05_batchnorm_dropout": 11,
+               "06_convnets": 20, "07_network_visualization": 9}
 
 
 def test_every_other_assignment_has_its_points_listed():
