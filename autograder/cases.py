@@ -652,9 +652,15 @@ WITHHOLD = {
     "fc-init": _in(NETS, "TwoLayerNet.__init__", "FullyConnectedNet.__init__"),
     "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
     # batch norm: the forward differentiated numerically is a backward; both go
-    "batchnorm": _in(LAYERS, "batchnorm_forward", "batchnorm_backward")
-    + _in(NP, "batchnorm_forward", "batchnorm_inference", "batchnorm_backward")
-    + _in(NB, "batchnorm_forward", "_batchnorm", "batchnorm_backward", "_batchnorm_grad"),
+    # spatial batch norm is batch norm, and batch norm is layer norm of the transpose
+    "batchnorm": _in(LAYERS, "batchnorm_forward", "batchnorm_backward", "spatial_batchnorm_forward",
+                     "spatial_batchnorm_backward", "layernorm_forward", "layernorm_backward",
+                     "spatial_groupnorm_forward", "spatial_groupnorm_backward")
+    + _in(NP, "batchnorm_forward", "batchnorm_inference", "batchnorm_backward", "channel_batchnorm_forward",
+          "channel_batchnorm_backward", "channel_batchnorm_inference", "groupnorm_forward", "groupnorm_backward")
+    + _in(NB, "batchnorm_forward", "_batchnorm", "batchnorm_backward", "_batchnorm_grad", "channel_batchnorm_forward",
+          "_channel_batchnorm", "channel_batchnorm_backward", "_channel_batchnorm_dx", "groupnorm_forward",
+          "_groupnorm", "groupnorm_backward", "_groupnorm_dx"),
     "dropout": _in(LAYERS, "dropout_forward", "dropout_backward") + _in(NP, "dropout_forward", "dropout_backward")
     + _in(NB, "dropout_forward", "dropout_backward", "_dropout"),
     # each direction of a linear map computes the other (a backward pass with a one-hot dout is

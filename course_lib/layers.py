@@ -243,28 +243,40 @@ def batchnorm_forward(x, gamma, beta, bn_param, backend=None):
     - cache: what batchnorm_backward needs (None in test mode)
     """
     where = "batchnorm_forward"
-    validate.float_array("x", x, 2, where)
+    _check_norm_inputs(where, x, gamma, beta, 2)
+    name, k = _run(backend)
+    return _batch_statistics(where, name, x, gamma, beta, bn_param, k.batchnorm_forward, k.batchnorm_inference)
+
+
+def _check_norm_inputs(where, x, gamma, beta, ndim):
+    """x of ndim dimensions and gamma, beta of one value per feature (axis 1) of x, one dtype."""
+    validate.float_array("x", x, ndim, where)
     validate.float_array("gamma", gamma, 1, where)
     validate.float_array("beta", beta, 1, where)
     validate.same_dtype(where, x=x, gamma=gamma, beta=beta)
+    what = "the features of x" if ndim == 2 else "the channels of x"
     for pname, p in (("gamma", gamma), ("beta", beta)):
-        validate.shape_matches(where, f"{pname} and the features of x", pname, p.shape, "x",
-                               x.shape, p.shape, x.shape[1:])
+        validate.shape_matches(where, f"{pname} and {what}", pname, p.shape, "x", x.shape, p.shape, x.shape[1:2])
+
+
+def _batch_statistics(where, name, x, gamma, beta, bn_param, train, test):
+    """Batch norm of x with the batch's statistics (train(x, gamma, beta, eps)) or the running
+    ones (test(...)), the running statistics updated in bn_param: see batchnorm_forward."""
     mode = _param(bn_param, "mode", where)
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
     d = x.shape[1]
     running_mean = bn_param.setdefault("running_mean", np.zeros(d, x.dtype))
     running_var = bn_param.setdefault("running_var", np.ones(d, x.dtype))
-    name, k = _run(backend)
+    k = kernels(name)
     if mode == "train":
-        out, xhat, mean, var, inv_std = k.batchnorm_forward(x, gamma, beta, eps)
+        out, xhat, mean, var, inv_std = train(x, gamma, beta, eps)
         mean, var = k.to_numpy(mean), k.to_numpy(var)  # running statistics live on the host
         bn_param["running_mean"] = (momentum * running_mean + (1 - momentum) * mean).astype(x.dtype)
         bn_param["running_var"] = (momentum * running_var + (1 - momentum) * var).astype(x.dtype)
         return out, (name, xhat, gamma, inv_std)
     if mode == "test":
-        return k.batchnorm_inference(x, gamma, beta, running_mean, running_var, eps), None
+        return test(x, gamma, beta, running_mean, running_var, eps), None
     raise ValueError(f"{where}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
 
 
@@ -286,6 +298,118 @@ def batchnorm_backward(dout, cache, backend=None):
     name, xhat, gamma, inv_std = cache
     _check_dout("batchnorm_backward", dout, xhat.shape, xhat.dtype)
     return _run(backend or name)[1].batchnorm_backward(dout, xhat, gamma, inv_std)
+
+
+# ---------------------------------------------------------------- layer, spatial batch and group norm
+def _maps(x):
+    """(N, C, H, W) as (N, C, H * W): the layout of the normalisation kernels."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h * w)
+
+
+def layernorm_forward(x, gamma, beta, ln_param=None, backend=None):
+    """Forward pass of layer normalisation: each example's D features normalised over themselves
+    (mean 0, variance 1, with the biased variance), then scaled by gamma and shifted by beta per
+    feature. It does not depend on the rest of the batch, so training and test are the same.
+
+    Inputs:
+    - x: (N, D)
+    - gamma: (D,) scale
+    - beta: (D,) shift
+    - ln_param: {"eps": 1e-5}, optional
+
+    Returns a tuple of:
+    - out: (N, D)
+    - cache: what layernorm_backward needs
+    """
+    where = "layernorm_forward"
+    _check_norm_inputs(where, x, gamma, beta, 2)
+    name, k = _run(backend)
+    n, d = x.shape
+    out, xhat, inv_std = k.groupnorm_forward(x.reshape(n, d, 1), gamma, beta, 1, (ln_param or {}).get("eps", 1e-5))
+    return out.reshape(n, d), (name, xhat, gamma, inv_std, 1, x.shape)
+
+
+def layernorm_backward(dout, cache, backend=None):
+    """Backward pass of layer normalisation: (dx (N, D), dgamma (D,), dbeta (D,))."""
+    return _group_backward("layernorm_backward", dout, cache, backend)
+
+
+def _group_backward(where, dout, cache, backend):
+    name, xhat, gamma, inv_std, groups, shape = cache
+    _check_dout(where, dout, shape, xhat.dtype)
+    dx, dgamma, dbeta = _run(backend or name)[1].groupnorm_backward(dout.reshape(xhat.shape), xhat, gamma,
+                                                                     inv_std, groups)
+    return dx.reshape(shape), dgamma, dbeta
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param, backend=None):
+    """Forward pass of spatial batch normalisation, for conv activations: each channel normalised
+    over the batch and every position (N * H * W values), then scaled and shifted per channel.
+    bn_param and the running statistics as in batchnorm_forward, one value per channel.
+
+    Inputs:
+    - x: (N, C, H, W)
+    - gamma: (C,) scale
+    - beta: (C,) shift
+    - bn_param: {"mode": "train" | "test", "eps": 1e-5, "momentum": 0.9}, plus "running_mean"
+      and "running_var" (C,)
+
+    Returns a tuple of:
+    - out: (N, C, H, W)
+    - cache: what spatial_batchnorm_backward needs (None in test mode)
+    """
+    where = "spatial_batchnorm_forward"
+    _check_norm_inputs(where, x, gamma, beta, 4)
+    name, k = _run(backend)
+    out, cache = _batch_statistics(where, name, _maps(x), gamma, beta, bn_param, k.channel_batchnorm_forward,
+                                   k.channel_batchnorm_inference)
+    return out.reshape(x.shape), cache and (*cache, x.shape)
+
+
+def spatial_batchnorm_backward(dout, cache, backend=None):
+    """Backward pass of spatial batch normalisation: (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
+    where = "spatial_batchnorm_backward"
+    if cache is None:
+        raise ValueError(f"{where}: the forward pass ran in test mode; backpropagate through a forward pass "
+                         f"with bn_param['mode'] = 'train'")
+    name, xhat, gamma, inv_std, shape = cache
+    _check_dout(where, dout, shape, xhat.dtype)
+    dx, dgamma, dbeta = _run(backend or name)[1].channel_batchnorm_backward(_maps(dout), xhat, gamma, inv_std)
+    return dx.reshape(shape), dgamma, dbeta
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param=None, backend=None):
+    """Forward pass of spatial group normalisation: each image's C channels split into G groups of
+    C / G consecutive channels, each group normalised over its (C / G) * H * W values, then scaled
+    and shifted per channel. G = 1 is layer norm over the whole map, G = C instance norm; like
+    layer norm it does not depend on the rest of the batch.
+
+    Inputs:
+    - x: (N, C, H, W)
+    - gamma: (C,) scale
+    - beta: (C,) shift
+    - G: the number of groups, a divisor of C
+    - gn_param: {"eps": 1e-5}, optional
+
+    Returns a tuple of:
+    - out: (N, C, H, W)
+    - cache: what spatial_groupnorm_backward needs
+    """
+    where = "spatial_groupnorm_forward"
+    _check_norm_inputs(where, x, gamma, beta, 4)
+    channels = x.shape[1]
+    if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or not 1 <= G <= channels or channels % G:
+        raise ValueError(f"{where}: G = {G!r} groups must divide the C = {channels} channels of x into groups of "
+                         f"equal size: choose a divisor of {channels} (1 gives layer norm, {channels} instance norm)")
+    name, k = _run(backend)
+    out, xhat, inv_std = k.groupnorm_forward(_maps(x), gamma, beta, int(G), (gn_param or {}).get("eps", 1e-5))
+    return out.reshape(x.shape), (name, xhat, gamma, inv_std, int(G), x.shape)
+
+
+def spatial_groupnorm_backward(dout, cache, backend=None):
+    """Backward pass of spatial group normalisation: (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
+    return _group_backward("spatial_groupnorm_backward", dout, cache, backend)
 
 
 # ---------------------------------------------------------------- dropout

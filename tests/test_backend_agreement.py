@@ -105,6 +105,32 @@ def test_elementwise(rng, backend, dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, shape, groups", on_backends(  # (N, C, S); layer norm is S = 1, one group
+    [((8, 32, 49), 4), ((3, 7, 25), 7), ((16, 200, 1), 1), ((5, 12, 9), 3)],
+    small=[((2, 4, 3), 2), ((3, 5, 1), 1), ((2, 3, 4), 3)]))
+def test_groupnorm(rng, backend, dtype, shape, groups):
+    fast = fast_kernels(backend)
+    x = (3 * rng.standard_normal(shape) + 1).astype(dtype)
+    gamma, beta = rng.standard_normal((2, shape[1])).astype(dtype)
+    _, xhat, inv_std = agree_with_spec(fast, "groupnorm_forward", (x, gamma, beta, groups, 1e-5), dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    agree_with_spec(fast, "groupnorm_backward", (dout, xhat, gamma, inv_std, groups), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, shape", on_backends(  # (N, C, S): spatial batch norm
+    [((8, 16, 49),), ((3, 5, 25),), ((50, 3, 1),)], small=[((2, 3, 4),), ((3, 2, 1),), ((1, 4, 5),)]))
+def test_channel_batchnorm(rng, backend, dtype, shape):
+    fast = fast_kernels(backend)
+    x = (3 * rng.standard_normal(shape) + 1).astype(dtype)
+    gamma, beta = rng.standard_normal((2, shape[1])).astype(dtype)
+    _, xhat, mean, var, inv_std = agree_with_spec(fast, "channel_batchnorm_forward", (x, gamma, beta, 1e-5), dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    agree_with_spec(fast, "channel_batchnorm_backward", (dout, xhat, gamma, inv_std), dtype)
+    agree_with_spec(fast, "channel_batchnorm_inference", (x, gamma, beta, mean, var, 1e-5), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend, shape", on_backends(  # N >= 3: with 2, dx is 0 up to rounding
     [((50, 200),), ((13, 65),)], small=[((3, 1),), ((9, 7),), ((3, 4),), ((20, 2),)]))
 def test_batchnorm(rng, backend, dtype, shape):

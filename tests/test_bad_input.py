@@ -107,3 +107,29 @@ def test_batchnorm_backward_after_test_mode():
     out, cache = layers.batchnorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), {"mode": "test"})
     with pytest.raises(ValueError, match="test mode"):
         layers.batchnorm_backward(np.ones((2, 3)), cache)
+
+
+def test_group_norm_groups_must_divide_the_channels():
+    x = np.ones((2, 6, 3, 3))
+    for groups in (4, 0, 7, 2.0):
+        with pytest.raises(ValueError, match=r"groups must divide the C = 6 channels.*choose a divisor of 6"):
+            layers.spatial_groupnorm_forward(x, np.ones(6), np.zeros(6), groups)
+
+
+def test_normalisation_scale_of_the_wrong_size_names_both_shapes():
+    mismatch = r"gamma and the channels of x.*gamma has shape \(4,\), x has shape \(2, 3, 5, 5\)"
+    with pytest.raises(ValueError, match=mismatch):
+        layers.spatial_batchnorm_forward(np.ones((2, 3, 5, 5)), np.ones(4), np.zeros(3), {"mode": "train"})
+    with pytest.raises(ValueError, match=r"beta and the features of x"):
+        layers.layernorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(2))
+    with pytest.raises(ValueError, match=r"x must have 4 dimensions|4-d|ndim"):
+        layers.spatial_groupnorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), 1)
+
+
+def test_normalisation_backward_checks_the_upstream_gradient():
+    _, cache = layers.layernorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3))
+    with pytest.raises(ValueError, match=r"dout has shape \(3, 2\).*\(2, 3\)"):
+        layers.layernorm_backward(np.ones((3, 2)), cache)
+    _, cache = layers.spatial_batchnorm_forward(np.ones((2, 3, 2, 2)), np.ones(3), np.zeros(3), {"mode": "test"})
+    with pytest.raises(ValueError, match="the forward pass ran in test mode"):
+        layers.spatial_batchnorm_backward(np.ones((2, 3, 2, 2)), cache)

@@ -124,6 +124,63 @@ def test_batchnorm_running_statistics_and_test_mode(backend, rng):
     np.testing.assert_allclose(out.std(axis=0), 1, atol=0.2)
 
 
+NORM_CASES = [  # layer, x's shape, G (spatial group norm only)
+    ("layernorm", (4, 7), None), ("layernorm", (1, 5), None),
+    ("spatial_batchnorm", (3, 4, 5, 3), None), ("spatial_batchnorm", (3, 2, 1, 1), None),  # N H W >= 3: see batchnorm
+    ("spatial_groupnorm", (2, 6, 3, 5), 3), ("spatial_groupnorm", (3, 4, 2, 2), 1),
+    ("spatial_groupnorm", (2, 5, 3, 3), 5),
+]
+
+
+def _norm(layer, G):
+    """(forward(x, gamma, beta) in training, backward) of a normalisation layer."""
+    forward, backward = getattr(layers, f"{layer}_forward"), getattr(layers, f"{layer}_backward")
+    if layer == "spatial_batchnorm":
+        return (lambda x, g, b: forward(x, g, b, {"mode": "train"})), backward
+    if layer == "spatial_groupnorm":
+        return (lambda x, g, b: forward(x, g, b, G)), backward
+    return forward, backward
+
+
+@pytest.mark.parametrize("layer,shape,G", NORM_CASES)
+def test_normalisation_layers(backend, rng, layer, shape, G):
+    x = 3 * rng.standard_normal(shape) + 2
+    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    forward, backward = _norm(layer, G)
+    out, cache = forward(x, gamma, beta)
+    xhat = (out - beta.reshape(-1, *[1] * (x.ndim - 2))) / gamma.reshape(-1, *[1] * (x.ndim - 2))
+    # what each layer normalises over: the features of a row, a channel of the batch, a group of an image
+    over = {"layernorm": lambda: xhat, "spatial_batchnorm": lambda: xhat.transpose(1, 0, 2, 3).reshape(shape[1], -1),
+            "spatial_groupnorm": lambda: xhat.reshape(shape[0], G, -1)}[layer]()
+    np.testing.assert_allclose(over.mean(axis=-1), 0, atol=1e-10)
+    np.testing.assert_allclose(over.var(axis=-1), 1, atol=1e-4)
+    dout = rng.standard_normal(out.shape)
+    check(dict(zip(("x", "gamma", "beta"), backward(dout, cache))), lambda: forward(x, gamma, beta)[0],
+          {"x": x, "gamma": gamma, "beta": beta}, dout, tol=1e-7)
+
+
+def test_spatial_batchnorm_is_batchnorm_of_every_position(backend, rng):
+    x = rng.standard_normal((3, 4, 2, 5))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    bn_param, rows_param = {"mode": "train"}, {"mode": "train"}
+    out, _ = layers.spatial_batchnorm_forward(x, gamma, beta, bn_param)
+    rows, _ = layers.batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, 4), gamma, beta, rows_param)
+    np.testing.assert_allclose(out, rows.reshape(3, 2, 5, 4).transpose(0, 3, 1, 2), atol=1e-12)
+    np.testing.assert_allclose(bn_param["running_var"], rows_param["running_var"], atol=1e-12)
+    bn_param["mode"] = "test"
+    test_out, cache = layers.spatial_batchnorm_forward(x, gamma, beta, bn_param)
+    assert cache is None
+    running = (x - bn_param["running_mean"][:, None, None]) / np.sqrt(bn_param["running_var"][:, None, None] + 1e-5)
+    np.testing.assert_allclose(test_out, gamma[:, None, None] * running + beta[:, None, None], atol=1e-12)
+
+
+def test_group_norm_with_one_group_is_layer_norm_of_the_flattened_map(backend, rng):
+    x = rng.standard_normal((3, 4, 2, 2))
+    out, _ = layers.spatial_groupnorm_forward(x, np.ones(4), np.zeros(4), 1)
+    rows, _ = layers.layernorm_forward(x.reshape(3, -1), np.ones(16), np.zeros(16))
+    np.testing.assert_allclose(out.reshape(3, -1), rows, atol=1e-12)
+
+
 @pytest.mark.parametrize("keep", [0.25, 0.6, 0.9])
 def test_dropout_keep_probability(backend, rng, keep):
     x = rng.standard_normal((500, 500)) + 10

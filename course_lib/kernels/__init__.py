@@ -16,6 +16,8 @@ API = (
     "conv_forward", "conv_backward",
     "max_pool_forward", "max_pool_backward",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_inference",
+    "channel_batchnorm_forward", "channel_batchnorm_backward", "channel_batchnorm_inference",
+    "groupnorm_forward", "groupnorm_backward",
     "svm_loss", "softmax_loss",
     "pairwise_distances",
     "to_backend", "to_numpy",  # arrays into the backend's memory and back to NumPy

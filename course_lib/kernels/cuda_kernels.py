@@ -307,6 +307,105 @@ def _batchnorm_param_grads_kernel(nbtype):
     return batchnorm_param_grads
 
 
+def _group_stats_kernel(nbtype):
+    @cuda.jit
+    def group_stats(x, groups, eps, mean, inv_std):
+        """Mean and inverse standard deviation of each (image, group) of x (N, C, S), two passes;
+        one block per (image, group)."""
+        cache = cuda.shared.array(REDUCE, nbtype)
+        t, tid = cuda.blockIdx.x, cuda.threadIdx.x
+        i, g = t // groups, t % groups
+        per, s = x.shape[1] // groups, x.shape[2]
+        m = per * s
+        acc = x.dtype.type(0)
+        for q in range(tid, m, REDUCE):
+            acc += x[i, g * per + q // s, q % s]
+        mu = _block_sum(cache, tid, acc) / x.dtype.type(m)
+        acc = x.dtype.type(0)
+        for q in range(tid, m, REDUCE):
+            delta = x[i, g * per + q // s, q % s] - mu
+            acc += delta * delta
+        total = _block_sum(cache, tid, acc)
+        if tid == 0:
+            mean[i, g] = mu
+            inv_std[i, g] = x.dtype.type(1) / math.sqrt(total / x.dtype.type(m) + eps)
+
+    return group_stats
+
+
+def _group_grad_sums_kernel(nbtype):
+    @cuda.jit
+    def group_grad_sums(dout, xhat, gamma, groups, total, weighted):
+        """Over each (image, group): total = sum of dxhat, weighted = sum of dxhat * xhat, where
+        dxhat = dout * gamma of the channel; one block per (image, group)."""
+        cache = cuda.shared.array(REDUCE, nbtype)
+        t, tid = cuda.blockIdx.x, cuda.threadIdx.x
+        i, g = t // groups, t % groups
+        per, s = dout.shape[1] // groups, dout.shape[2]
+        acc = dout.dtype.type(0)
+        acc_w = dout.dtype.type(0)
+        for q in range(tid, per * s, REDUCE):
+            ch, p = g * per + q // s, q % s
+            dxh = dout[i, ch, p] * gamma[ch]
+            acc += dxh
+            acc_w += dxh * xhat[i, ch, p]
+        summed = _block_sum(cache, tid, acc)
+        summed_w = _block_sum(cache, tid, acc_w)
+        if tid == 0:
+            total[i, g] = summed
+            weighted[i, g] = summed_w
+
+    return group_grad_sums
+
+
+def _channel_stats_kernel(nbtype):
+    @cuda.jit
+    def channel_stats(x, eps, mean, var, inv_std):
+        """Mean, (biased) variance and inverse standard deviation of each channel of x (N, C, S)
+        over its N * S values, two passes; one block per channel."""
+        cache = cuda.shared.array(REDUCE, nbtype)
+        ch, tid = cuda.blockIdx.x, cuda.threadIdx.x
+        n, s = x.shape[0], x.shape[2]
+        acc = x.dtype.type(0)
+        for q in range(tid, n * s, REDUCE):
+            acc += x[q // s, ch, q % s]
+        mu = _block_sum(cache, tid, acc) / x.dtype.type(n * s)
+        acc = x.dtype.type(0)
+        for q in range(tid, n * s, REDUCE):
+            delta = x[q // s, ch, q % s] - mu
+            acc += delta * delta
+        total = _block_sum(cache, tid, acc)
+        if tid == 0:
+            mean[ch] = mu
+            var[ch] = total / x.dtype.type(n * s)
+            inv_std[ch] = x.dtype.type(1) / math.sqrt(var[ch] + eps)
+
+    return channel_stats
+
+
+def _channel_param_grads_kernel(nbtype):
+    @cuda.jit
+    def channel_param_grads(dout, xhat, dgamma, dbeta):
+        """dbeta[c] = sum of dout[:, c, :], dgamma[c] = sum of dout[:, c, :] * xhat[:, c, :]; one
+        block per channel."""
+        cache = cuda.shared.array(REDUCE, nbtype)
+        ch, tid = cuda.blockIdx.x, cuda.threadIdx.x
+        n, s = dout.shape[0], dout.shape[2]
+        acc = dout.dtype.type(0)
+        acc_g = dout.dtype.type(0)
+        for q in range(tid, n * s, REDUCE):
+            d = dout[q // s, ch, q % s]
+            acc += d
+            acc_g += d * xhat[q // s, ch, q % s]
+        summed = _block_sum(cache, tid, acc)
+        summed_g = _block_sum(cache, tid, acc_g)
+        if tid == 0:
+            dbeta[ch] = summed
+            dgamma[ch] = summed_g
+
+    return channel_param_grads
+
+
 _SHARED_MEMORY_KERNELS = {
     "gemm": _gemm_kernel,
     "column_sums": _column_sums_kernel,
@@ -314,6 +413,10 @@ _SHARED_MEMORY_KERNELS = {
     "channel_sums": _channel_sums_kernel,
     "batchnorm_stats": _batchnorm_stats_kernel,
     "batchnorm_param_grads": _batchnorm_param_grads_kernel,
+    "group_stats": _group_stats_kernel,
+    "group_grad_sums": _group_grad_sums_kernel,
+    "channel_stats": _channel_stats_kernel,
+    "channel_param_grads": _channel_param_grads_kernel,
 }
 _TYPED = {np.dtype(dtype): {name: make(nbtype) for name, make in _SHARED_MEMORY_KERNELS.items()}
           for dtype, nbtype in ((np.float32, float32), (np.float64, float64))}
@@ -556,6 +659,117 @@ def batchnorm_inference(x, gamma, beta, mean, var, eps):
     args = [to_backend(a) for a in (x, gamma, beta, mean, var)]
     out = _empty(x.shape, x.dtype)
     _batchnorm_inference[_blocks(out.size), THREADS](*args, x.dtype.type(eps), out)
+    return _result(on_device, out)
+
+
+# ---------------------------------------------------------------- normalisation of (N, C, S) maps
+@cuda.jit
+def _groupnorm_apply(x, gamma, beta, groups, mean, inv_std, out, xhat):
+    idx = cuda.grid(1)
+    if idx < x.size:
+        c, s = x.shape[1], x.shape[2]
+        i, ch, p = idx // (c * s), (idx // s) % c, idx % s
+        g = ch // (c // groups)
+        xh = (x[i, ch, p] - mean[i, g]) * inv_std[i, g]
+        xhat[i, ch, p] = xh
+        out[i, ch, p] = gamma[ch] * xh + beta[ch]
+
+
+@cuda.jit
+def _groupnorm_dx(dout, xhat, gamma, inv_std, groups, total, weighted, dx):
+    idx = cuda.grid(1)
+    if idx < dout.size:
+        c, s = dout.shape[1], dout.shape[2]
+        i, ch, p = idx // (c * s), (idx // s) % c, idx % s
+        g = ch // (c // groups)
+        m = dout.dtype.type((c // groups) * s)
+        dx[i, ch, p] = (inv_std[i, g] / m) * (m * dout[i, ch, p] * gamma[ch] - total[i, g]
+                                              - xhat[i, ch, p] * weighted[i, g])
+
+
+def groupnorm_forward(x, gamma, beta, groups, eps):
+    on_device = is_device(x)
+    xd, gd, bd = to_backend(x), to_backend(gamma), to_backend(beta)
+    n = x.shape[0]
+    mean, inv_std = _empty((n, groups), x.dtype), _empty((n, groups), x.dtype)
+    _typed("group_stats", x.dtype)[n * groups, REDUCE](xd, groups, x.dtype.type(eps), mean, inv_std)
+    out, xhat = _empty(x.shape, x.dtype), _empty(x.shape, x.dtype)
+    _groupnorm_apply[_blocks(out.size), THREADS](xd, gd, bd, groups, mean, inv_std, out, xhat)
+    return _result(on_device, out, xhat, inv_std)
+
+
+def groupnorm_backward(dout, xhat, gamma, inv_std, groups):
+    on_device = is_device(dout)
+    dd, xd, gd, sd = (to_backend(a) for a in (dout, xhat, gamma, inv_std))
+    n, c = dout.shape[:2]
+    dgamma, dbeta = _empty(c, dout.dtype), _empty(c, dout.dtype)
+    _typed("channel_param_grads", dout.dtype)[c, REDUCE](dd, xd, dgamma, dbeta)
+    total, weighted = _empty((n, groups), dout.dtype), _empty((n, groups), dout.dtype)
+    _typed("group_grad_sums", dout.dtype)[n * groups, REDUCE](dd, xd, gd, groups, total, weighted)
+    dx = _empty(dout.shape, dout.dtype)
+    _groupnorm_dx[_blocks(dx.size), THREADS](dd, xd, gd, sd, groups, total, weighted, dx)
+    return _result(on_device, dx, dgamma, dbeta)
+
+
+@cuda.jit
+def _channel_batchnorm_apply(x, gamma, beta, mean, inv_std, out, xhat):
+    idx = cuda.grid(1)
+    if idx < x.size:
+        c, s = x.shape[1], x.shape[2]
+        i, ch, p = idx // (c * s), (idx // s) % c, idx % s
+        xh = (x[i, ch, p] - mean[ch]) * inv_std[ch]
+        xhat[i, ch, p] = xh
+        out[i, ch, p] = gamma[ch] * xh + beta[ch]
+
+
+@cuda.jit
+def _channel_batchnorm_dx(dout, xhat, gamma, inv_std, dgamma, dbeta, dx):
+    idx = cuda.grid(1)
+    if idx < dout.size:
+        n, c, s = dout.shape
+        i, ch, p = idx // (c * s), (idx // s) % c, idx % s
+        m = dout.dtype.type(n * s)
+        dx[i, ch, p] = (gamma[ch] * inv_std[ch] / m) * (m * dout[i, ch, p] - dbeta[ch]
+                                                        - xhat[i, ch, p] * dgamma[ch])
+
+
+@cuda.jit
+def _channel_batchnorm_inference(x, gamma, beta, mean, var, eps, out):
+    idx = cuda.grid(1)
+    if idx < x.size:
+        c, s = x.shape[1], x.shape[2]
+        i, ch, p = idx // (c * s), (idx // s) % c, idx % s
+        inv_std = x.dtype.type(1) / math.sqrt(var[ch] + eps)
+        out[i, ch, p] = gamma[ch] * ((x[i, ch, p] - mean[ch]) * inv_std) + beta[ch]
+
+
+def channel_batchnorm_forward(x, gamma, beta, eps):
+    on_device = is_device(x)
+    xd, gd, bd = to_backend(x), to_backend(gamma), to_backend(beta)
+    c = x.shape[1]
+    mean, var, inv_std = (_empty(c, x.dtype) for _ in range(3))
+    _typed("channel_stats", x.dtype)[c, REDUCE](xd, x.dtype.type(eps), mean, var, inv_std)
+    out, xhat = _empty(x.shape, x.dtype), _empty(x.shape, x.dtype)
+    _channel_batchnorm_apply[_blocks(out.size), THREADS](xd, gd, bd, mean, inv_std, out, xhat)
+    return _result(on_device, out, xhat, mean, var, inv_std)
+
+
+def channel_batchnorm_backward(dout, xhat, gamma, inv_std):
+    on_device = is_device(dout)
+    dd, xd, gd, sd = (to_backend(a) for a in (dout, xhat, gamma, inv_std))
+    c = dout.shape[1]
+    dgamma, dbeta = _empty(c, dout.dtype), _empty(c, dout.dtype)
+    _typed("channel_param_grads", dout.dtype)[c, REDUCE](dd, xd, dgamma, dbeta)
+    dx = _empty(dout.shape, dout.dtype)
+    _channel_batchnorm_dx[_blocks(dx.size), THREADS](dd, xd, gd, sd, dgamma, dbeta, dx)
+    return _result(on_device, dx, dgamma, dbeta)
+
+
+def channel_batchnorm_inference(x, gamma, beta, mean, var, eps):
+    on_device = is_device(x)
+    args = [to_backend(a) for a in (x, gamma, beta, mean, var)]
+    out = _empty(x.shape, x.dtype)
+    _channel_batchnorm_inference[_blocks(out.size), THREADS](*args, x.dtype.type(eps), out)
     return _result(on_device, out)
 
 

@@ -11,7 +11,7 @@ from numba import njit, prange
 # The affine layer is one matrix product, BLAS already the fastest kernel for it; test-mode batch
 # norm is one elementwise pass; the arrays live in host memory as for NumPy.
 from .numpy_kernels import (affine_backward, affine_forward, batchnorm_inference,  # noqa: F401
-                            to_backend, to_numpy)
+                            channel_batchnorm_inference, to_backend, to_numpy)
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
 _SERIAL = dict(cache=True, nogil=True, inline="always")
@@ -348,6 +348,154 @@ def batchnorm_backward(dout, xhat, gamma, inv_std):
     dx = np.empty_like(dout)
     dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
     _batchnorm_grad(dout, np.ascontiguousarray(xhat), gamma, inv_std, dx, dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------- normalisation of (N, C, S) maps
+@njit(**_JIT)
+def _groupnorm(x, gamma, beta, groups, eps, out, xhat, inv_std):
+    n, c, s = x.shape
+    per = c // groups
+    m = x.dtype.type(per * s)
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for t in prange(n * groups):  # one (image, group) per thread
+        i, g = t // groups, t % groups
+        total = zero
+        for ch in range(g * per, (g + 1) * per):
+            row = x[i, ch]
+            for p in range(s):
+                total += row[p]
+        mean = total / m
+        acc = zero
+        for ch in range(g * per, (g + 1) * per):
+            row = x[i, ch]
+            for p in range(s):
+                delta = row[p] - mean
+                acc += delta * delta
+        inv = one / np.sqrt(acc / m + eps)
+        inv_std[i, g] = inv
+        for ch in range(g * per, (g + 1) * per):
+            row, xh, o = x[i, ch], xhat[i, ch], out[i, ch]
+            scale, shift = gamma[ch], beta[ch]
+            for p in range(s):
+                v = (row[p] - mean) * inv
+                xh[p] = v
+                o[p] = scale * v + shift
+
+
+@njit(**_JIT)
+def _channel_param_grads(dout, xhat, dgamma, dbeta):
+    """dbeta[c] = sum of dout[:, c, :], dgamma[c] = sum of dout[:, c, :] * xhat[:, c, :]."""
+    n, c, s = dout.shape
+    zero = dout.dtype.type(0)
+    for ch in prange(c):
+        dg, db = zero, zero
+        for i in range(n):
+            g, xh = dout[i, ch], xhat[i, ch]
+            for p in range(s):
+                db += g[p]
+                dg += g[p] * xh[p]
+        dgamma[ch] = dg
+        dbeta[ch] = db
+
+
+@njit(**_JIT)
+def _groupnorm_dx(dout, xhat, gamma, inv_std, groups, dx):
+    n, c, s = dout.shape
+    per = c // groups
+    m = dout.dtype.type(per * s)
+    zero = dout.dtype.type(0)
+    for t in prange(n * groups):
+        i, g = t // groups, t % groups
+        total, weighted = zero, zero  # sums of dxhat and dxhat * xhat over the group
+        for ch in range(g * per, (g + 1) * per):
+            d, xh, scale = dout[i, ch], xhat[i, ch], gamma[ch]
+            for p in range(s):
+                dxh = d[p] * scale
+                total += dxh
+                weighted += dxh * xh[p]
+        k = inv_std[i, g] / m
+        for ch in range(g * per, (g + 1) * per):
+            d, xh, o, scale = dout[i, ch], xhat[i, ch], dx[i, ch], gamma[ch]
+            for p in range(s):
+                o[p] = k * (m * d[p] * scale - total - xh[p] * weighted)
+
+
+def groupnorm_forward(x, gamma, beta, groups, eps):
+    x = np.ascontiguousarray(x)
+    out, xhat = np.empty_like(x), np.empty_like(x)
+    inv_std = np.empty((x.shape[0], groups), x.dtype)
+    _groupnorm(x, gamma, beta, groups, x.dtype.type(eps), out, xhat, inv_std)
+    return out, xhat, inv_std
+
+
+def groupnorm_backward(dout, xhat, gamma, inv_std, groups):
+    dout, xhat = np.ascontiguousarray(dout), np.ascontiguousarray(xhat)
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    _channel_param_grads(dout, xhat, dgamma, dbeta)
+    _groupnorm_dx(dout, xhat, gamma, inv_std, groups, dx)
+    return dx, dgamma, dbeta
+
+
+@njit(**_JIT)
+def _channel_batchnorm(x, gamma, beta, eps, out, xhat, mean, var, inv_std):
+    n, c, s = x.shape
+    m = x.dtype.type(n * s)
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for ch in prange(c):  # one channel per thread
+        total = zero
+        for i in range(n):
+            row = x[i, ch]
+            for p in range(s):
+                total += row[p]
+        mu = total / m
+        acc = zero
+        for i in range(n):
+            row = x[i, ch]
+            for p in range(s):
+                delta = row[p] - mu
+                acc += delta * delta
+        mean[ch] = mu
+        var[ch] = acc / m
+        inv = one / np.sqrt(var[ch] + eps)
+        inv_std[ch] = inv
+        scale, shift = gamma[ch], beta[ch]
+        for i in range(n):
+            row, xh, o = x[i, ch], xhat[i, ch], out[i, ch]
+            for p in range(s):
+                v = (row[p] - mu) * inv
+                xh[p] = v
+                o[p] = scale * v + shift
+
+
+@njit(**_JIT)
+def _channel_batchnorm_dx(dout, xhat, gamma, inv_std, dgamma, dbeta, dx):
+    n, c, s = dout.shape
+    m = dout.dtype.type(n * s)
+    for ch in prange(c):
+        k = gamma[ch] * inv_std[ch] / m
+        for i in range(n):
+            d, xh, o = dout[i, ch], xhat[i, ch], dx[i, ch]
+            for p in range(s):
+                o[p] = k * (m * d[p] - dbeta[ch] - xh[p] * dgamma[ch])
+
+
+def channel_batchnorm_forward(x, gamma, beta, eps):
+    x = np.ascontiguousarray(x)
+    c = x.shape[1]
+    out, xhat = np.empty_like(x), np.empty_like(x)
+    mean, var, inv_std = (np.empty(c, x.dtype) for _ in range(3))
+    _channel_batchnorm(x, gamma, beta, x.dtype.type(eps), out, xhat, mean, var, inv_std)
+    return out, xhat, mean, var, inv_std
+
+
+def channel_batchnorm_backward(dout, xhat, gamma, inv_std):
+    dout, xhat = np.ascontiguousarray(dout), np.ascontiguousarray(xhat)
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    _channel_param_grads(dout, xhat, dgamma, dbeta)
+    _channel_batchnorm_dx(dout, xhat, gamma, inv_std, dgamma, dbeta, dx)
     return dx, dgamma, dbeta
 
 

@@ -164,3 +164,58 @@ def pairwise_distances(a, b):
     |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, clipped at 0 against rounding."""
     sq = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
     return np.sqrt(np.maximum(sq, 0))
+
+
+# ---------------------------------------------------------------- normalisation of (N, C, S) maps
+def groupnorm_forward(x, gamma, beta, groups, eps):
+    """Group norm of x (N, C, S): each image's C channels in `groups` consecutive groups, each
+    group normalised over its (C / groups) * S values, then gamma and beta per channel. Layer
+    norm is one group of S = 1. (out, xhat, inv_std), inv_std of shape (N, groups)."""
+    n, c, s = x.shape
+    grouped = x.reshape(n, groups, -1)
+    mean = grouped.mean(axis=2, keepdims=True)
+    inv_std = 1 / np.sqrt(grouped.var(axis=2, keepdims=True) + eps)
+    xhat = ((grouped - mean) * inv_std).reshape(x.shape)
+    return gamma[:, None] * xhat + beta[:, None], xhat, inv_std[..., 0]
+
+
+def groupnorm_backward(dout, xhat, gamma, inv_std, groups):
+    """Gradients of groupnorm_forward: (dx, dgamma, dbeta)."""
+    n, c, s = dout.shape
+    dbeta = dout.sum(axis=(0, 2))
+    dgamma = (dout * xhat).sum(axis=(0, 2))
+    dxhat = (dout * gamma[:, None]).reshape(n, groups, -1)
+    xh = xhat.reshape(n, groups, -1)
+    m = dxhat.shape[2]
+    dx = (inv_std[..., None] / m) * (m * dxhat - dxhat.sum(axis=2, keepdims=True)
+                                     - xh * (dxhat * xh).sum(axis=2, keepdims=True))
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+def _rows_of_channels(x):
+    """(N, C, S) as (N * S, C) rows: the layout batch norm normalises column by column."""
+    return x.transpose(0, 2, 1).reshape(-1, x.shape[1])
+
+
+def _channels_of_rows(rows, shape):
+    n, c, s = shape
+    return np.ascontiguousarray(rows.reshape(n, s, c).transpose(0, 2, 1))
+
+
+def channel_batchnorm_forward(x, gamma, beta, eps):
+    """Training-mode batch norm of x (N, C, S), each channel over its N * S values (spatial batch
+    norm): (out, xhat, mean, var, inv_std), the statistics of shape (C,)."""
+    out, xhat, mean, var, inv_std = batchnorm_forward(_rows_of_channels(x), gamma, beta, eps)
+    return _channels_of_rows(out, x.shape), _channels_of_rows(xhat, x.shape), mean, var, inv_std
+
+
+def channel_batchnorm_backward(dout, xhat, gamma, inv_std):
+    """Gradients of channel_batchnorm_forward: (dx, dgamma, dbeta)."""
+    dx, dgamma, dbeta = batchnorm_backward(_rows_of_channels(dout), _rows_of_channels(xhat), gamma, inv_std)
+    return _channels_of_rows(dx, dout.shape), dgamma, dbeta
+
+
+def channel_batchnorm_inference(x, gamma, beta, mean, var, eps):
+    """Test-mode batch norm of x (N, C, S) with fixed (running) per-channel statistics."""
+    inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+    return gamma[:, None] * ((x - mean[:, None]) * inv_std[:, None]) + beta[:, None]
