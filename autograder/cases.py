@@ -356,6 +356,98 @@ def _bn_backward_reference(x, xhat, mean, var, gamma, eps, dout):
     return layers.batchnorm_backward(dout, cache)
 
 
+def _layernorm(rng):
+    n, d = _size(rng, 1, 8), _size(rng, 3, 12)
+    return {"x": 3 * _normal(rng, n, d) + rng.uniform(-2, 2), "gamma": _normal(rng, d), "beta": _normal(rng, d),
+            "eps": float(10 ** rng.uniform(-5, -2))}
+
+
+def _ln_forward_reference(x, gamma, beta, eps):
+    return layers.layernorm_forward(x, gamma, beta, {"eps": eps})[0]
+
+
+def _layernorm_cache(rng):
+    """A backward pass's inputs, the cache as the notebook fixes it (x, xhat, mean, var, gamma,
+    eps) computed here; at least 3 features per row (see _batchnorm_cache)."""
+    inputs = _layernorm(rng)
+    x, eps = inputs["x"], inputs["eps"]
+    mean, var = x.mean(axis=1), x.var(axis=1)
+    return {"x": x, "xhat": (x - mean[:, None]) / np.sqrt(var[:, None] + eps), "mean": mean, "var": var,
+            "gamma": inputs["gamma"], "eps": eps, "dout": _normal(rng, *x.shape)}
+
+
+def _ln_backward_reference(x, xhat, mean, var, gamma, eps, dout):
+    _, cache = layers.layernorm_forward(x, gamma, np.zeros_like(gamma), {"eps": eps})
+    return layers.layernorm_backward(dout, cache)
+
+
+def _maps(rng, at_least=3):
+    """Conv activations (N, C, H, W) whose channels hold at least `at_least` values each."""
+    while True:
+        shape = (_size(rng, 1, 4), _size(rng, 1, 6), _size(rng, 1, 5), _size(rng, 1, 5))
+        if shape[0] * shape[2] * shape[3] >= at_least:
+            return 3 * _normal(rng, *shape) + rng.uniform(-2, 2)
+
+
+def _spatial_bn(rng):
+    x = _maps(rng)
+    c = x.shape[1]
+    return {"x": x, "gamma": _normal(rng, c), "beta": _normal(rng, c), "x2": 3 * _normal(rng, *x.shape) + 1,
+            "momentum": float(rng.uniform(0.5, 0.95)), "eps": float(10 ** rng.uniform(-5, -2))}
+
+
+def _sbn_forward_reference(x, gamma, beta, x2, momentum, eps):
+    param = {"mode": "train", "momentum": momentum, "eps": eps}
+    out, _ = layers.spatial_batchnorm_forward(x, gamma, beta, param)
+    layers.spatial_batchnorm_forward(x2, gamma, beta, param)
+    param["mode"] = "test"
+    return (out, param["running_mean"], param["running_var"],
+            layers.spatial_batchnorm_forward(x2, gamma, beta, param)[0])
+
+
+def _spatial_bn_cache(rng):
+    x, eps = _maps(rng), float(10 ** rng.uniform(-5, -2))
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    return {"x": x, "xhat": (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + eps), "mean": mean,
+            "var": var, "gamma": _normal(rng, x.shape[1]), "eps": eps, "dout": _normal(rng, *x.shape)}
+
+
+def _sbn_backward_reference(x, xhat, mean, var, gamma, eps, dout):
+    _, cache = layers.spatial_batchnorm_forward(x, gamma, np.zeros_like(gamma), {"mode": "train", "eps": eps})
+    return layers.spatial_batchnorm_backward(dout, cache)
+
+
+def _groupnorm(rng):
+    """Maps whose groups hold at least 3 values each, G a divisor of C."""
+    while True:
+        g, per = _size(rng, 1, 4), _size(rng, 1, 3)
+        n, h, w = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 1, 4)
+        if per * h * w >= 3:
+            break
+    x = 3 * _normal(rng, n, g * per, h, w) + rng.uniform(-2, 2)
+    return {"x": x, "gamma": _normal(rng, g * per), "beta": _normal(rng, g * per), "G": g,
+            "eps": float(10 ** rng.uniform(-5, -2))}
+
+
+def _gn_forward_reference(x, gamma, beta, G, eps):
+    return layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": eps})[0]
+
+
+def _groupnorm_cache(rng):
+    inputs = _groupnorm(rng)
+    x, G, eps = inputs["x"], inputs["G"], inputs["eps"]
+    grouped = x.reshape(x.shape[0], G, -1)
+    mean, var = grouped.mean(axis=2), grouped.var(axis=2)
+    xhat = ((grouped - mean[..., None]) / np.sqrt(var[..., None] + eps)).reshape(x.shape)
+    return {"x": x, "xhat": xhat, "mean": mean, "var": var, "gamma": inputs["gamma"], "G": G, "eps": eps,
+            "dout": _normal(rng, *x.shape)}
+
+
+def _gn_backward_reference(x, xhat, mean, var, gamma, G, eps, dout):
+    _, cache = layers.spatial_groupnorm_forward(x, gamma, np.zeros_like(gamma), G, {"eps": eps})
+    return layers.spatial_groupnorm_backward(dout, cache)
+
+
 def _dropout(rng):
     x = _normal(rng, _size(rng, 1, 20), _size(rng, 1, 20))
     return {"x": x, "p": float(rng.uniform(0.1, 0.9)), "seed": int(rng.integers(2 ** 31)),
@@ -737,6 +829,17 @@ CASES = {
                                                                   examples="x"), WITHHOLD["batchnorm"], float32=True),
         "test-bn-backward-alt": Case(_batchnorm_cache, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"],
                                                               1e-7, examples="x"), WITHHOLD["batchnorm"]),
+        "test-ln-forward": Case(_layernorm, matches(_ln_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True),
+        "test-ln-backward": Case(_layernorm_cache, matches(_ln_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
+                                 WITHHOLD["batchnorm"], float32=True),
+        "test-sbn-forward": Case(_spatial_bn, matches(_sbn_forward_reference, ["train output", "running mean",
+                                                                            "running var", "test output"]),
+                                 WITHHOLD["batchnorm"], float32=True),
+        "test-sbn-backward": Case(_spatial_bn_cache, matches(_sbn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
+                                  WITHHOLD["batchnorm"], float32=True),
+        "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True),
+        "test-gn-backward": Case(_groupnorm_cache, matches(_gn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
+                                 WITHHOLD["batchnorm"], float32=True),
         "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
                              WITHHOLD["dropout"], float32=True),
     },

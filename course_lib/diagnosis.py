@@ -72,7 +72,7 @@ def likely_cause(got, want, n=None, terms=None):
     if dot > 0:
         ratio = float(np.sum(got * want)) / dot
         residual = relative_difference(got, ratio * want)[0] if ratio else 1.0
-        if residual < 1e-6:
+        if residual < 1e-6 and not _is(ratio, 1, 1e-4):  # a "factor" of 1.000001 is a small slip, below
             return _factor(ratio, n, "")
         if residual < 0.05 and not _is(ratio, 1, 0.05):  # a factor on most of it: say so
             return _factor(ratio, n, "about ")
@@ -85,6 +85,9 @@ def likely_cause(got, want, n=None, terms=None):
         where = ", ".join(str(tuple(int(i) for i in ix)) for ix in np.argwhere(wrong)[:3])
         return (f"only {int(wrong.sum())} of {want.size} entries differ (at {where}): a special case "
                 f"such as a tie, a value at exactly 0, or a border or padding entry")
+    if relative_difference(got, want)[0] < 1e-4:
+        return ("the answer is close, off by a small fraction of its scale: a small constant such as eps "
+                "left out or put in another place, or a step computed in lower precision")
     return ""
 
 
@@ -110,6 +113,7 @@ def describe(name, got, want, tol, n=None, terms=None):
         return ""
     cause = likely_cause(got, want, n, terms)
     at = f" at index {worst}" if worst else ""
+    expected, found = float(want[worst]), float(np.asarray(got, dtype=np.float64)[worst])
+    digits = 6 if f"{expected:.6g}" != f"{found:.6g}" else 12  # enough to show that they differ
     return (f"{name} is off: relative difference {err:.3g} (allowed {tol:g}); worst{at}: expected "
-            f"{float(want[worst]):.6g}, got {float(np.asarray(got, dtype=np.float64)[worst]):.6g}"
-            + (f"; {cause}" if cause else ""))
+            f"{expected:.{digits}g}, got {found:.{digits}g}" + (f"; {cause}" if cause else ""))

@@ -83,11 +83,12 @@ def test_a_training_step_keeps_activations_on_the_device(rng, monkeypatch):
     assert sorted(copies) == sorted([(3, 1, 4, 4), (3,)] + [p.shape for p in model.params.values()])
 
 
-def test_fully_connected_net_with_batchnorm_and_dropout_matches_numpy(rng):
+@pytest.mark.parametrize("normalization", ["batchnorm", "layernorm"])
+def test_fully_connected_net_with_normalisation_and_dropout_matches_numpy(rng, normalization):
     X, y = rng.standard_normal((5, 4)), rng.integers(3, size=5)
     results = {}
     for name in ("numpy", "cuda"):
-        model = FullyConnectedNet([6], input_dim=4, num_classes=3, normalization="batchnorm",
+        model = FullyConnectedNet([6], input_dim=4, num_classes=3, normalization=normalization,
                                   dropout_keep_ratio=0.7, dtype=np.float64, seed=1, dropout_seed=2)
         with course_lib.use_backend(name):
             loss, grads = model.loss(X, y)

@@ -32,12 +32,12 @@ def test_two_layer_net_gradients(backend, rng, reg):
 
 
 @pytest.mark.parametrize("normalization, keep", [(None, 1.0), ("batchnorm", 1.0), (None, 0.6),
-                                                 ("batchnorm", 0.75)])
+                                                 ("batchnorm", 0.75), ("layernorm", 1.0), ("layernorm", 0.75)])
 def test_fully_connected_net_gradients(backend, rng, normalization, keep):
     model = FullyConnectedNet([7, 5, 6], input_dim=8, num_classes=4, normalization=normalization,
                               dropout_keep_ratio=keep, reg=0.1, weight_scale=0.5,
                               dtype=np.float64, seed=2, dropout_seed=5)
-    before_bn = ("b1", "b2", "b3") if normalization else ()
+    before_bn = ("b1", "b2", "b3") if normalization == "batchnorm" else ()  # batch norm removes a bias
     gradients_match(model, rng.standard_normal((5, 8)), rng.integers(4, size=5), rng, tol=1e-5,
                     zero_grad=before_bn)
 
@@ -117,5 +117,5 @@ def test_even_filter_size_is_refused():
 
 
 def test_unknown_normalization():
-    with pytest.raises(ValueError, match="batchnorm"):
-        FullyConnectedNet([3], normalization="layernorm")
+    with pytest.raises(ValueError, match="'batchnorm' or 'layernorm'"):
+        FullyConnectedNet([3], normalization="groupnorm")

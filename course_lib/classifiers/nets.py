@@ -78,22 +78,22 @@ class TwoLayerNet:
 class FullyConnectedNet:
     """{affine - [batch norm] - relu - [dropout]} x (L - 1) - affine - softmax, any depth.
 
-    dropout_keep_ratio is the probability of KEEPING a unit (1 = no dropout). normalization is None
-    or "batchnorm". seed makes the initial weights and the sequence of dropout masks reproducible
+    dropout_keep_ratio is the probability of KEEPING a unit (1 = no dropout). normalization is None,
+    "batchnorm" or "layernorm". seed makes the initial weights and the sequence of dropout masks reproducible
     (each training step still draws a new mask); dropout_seed freezes one mask for every step,
     which only a gradient check wants. layers maps names of course_lib.layers functions to
     replacements with the same signature (the student's batchnorm_forward and batchnorm_backward,
     say): the network then runs on them.
     """
     LAYERS = ("affine_forward", "affine_backward", "relu_forward", "relu_backward",
-              "batchnorm_forward", "batchnorm_backward", "dropout_forward", "dropout_backward",
-              "softmax_loss")
+              "batchnorm_forward", "batchnorm_backward", "layernorm_forward", "layernorm_backward",
+              "dropout_forward", "dropout_backward", "softmax_loss")
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1.0,
                  normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None,
                  dropout_seed=None, layers=None):
-        if normalization not in (None, "batchnorm"):
-            raise ValueError(f"normalization must be None or 'batchnorm', got {normalization!r}")
+        if normalization not in (None, "batchnorm", "layernorm"):
+            raise ValueError(f"normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}")
         unknown = set(layers or {}) - set(self.LAYERS)
         if unknown:
             raise ValueError(f"layers: {sorted(unknown)} are not layers of this network; "
@@ -130,9 +130,11 @@ class FullyConnectedNet:
         for i in range(1, self.num_layers):
             out, fc_cache = use.affine_forward(out, p[f"W{i}"], p[f"b{i}"])
             bn_cache = drop_cache = None
-            if self.normalization:
+            if self.normalization == "batchnorm":
                 out, bn_cache = use.batchnorm_forward(out, p[f"gamma{i}"], p[f"beta{i}"],
                                                       self.bn_params[i - 1])
+            elif self.normalization == "layernorm":
+                out, bn_cache = use.layernorm_forward(out, p[f"gamma{i}"], p[f"beta{i}"])
             out, relu_cache = use.relu_forward(out)
             if self.use_dropout:
                 out, drop_cache = use.dropout_forward(out, self.dropout_param)
@@ -150,7 +152,8 @@ class FullyConnectedNet:
                 dout = use.dropout_backward(dout, drop_cache)
             dout = use.relu_backward(dout, relu_cache)
             if self.normalization:
-                dout, grads[f"gamma{i}"], grads[f"beta{i}"] = use.batchnorm_backward(dout, bn_cache)
+                backward = use.batchnorm_backward if self.normalization == "batchnorm" else use.layernorm_backward
+                dout, grads[f"gamma{i}"], grads[f"beta{i}"] = backward(dout, bn_cache)
             dout, grads[f"W{i}"], grads[f"b{i}"] = use.affine_backward(dout, fc_cache)
         return _finish(k, loss, grads, self.params, self.reg)
 
