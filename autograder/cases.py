@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from course_lib import checks, layers, netvis, optim, sizes, use_backend
+from course_lib import checks, features, layers, netvis, optim, sizes, use_backend
 from course_lib.diagnosis import describe
 from course_lib.classifiers import KNearestNeighbor, cross_validate_k, linear, predict_labels
 from course_lib.classifiers.nets import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
@@ -714,6 +714,31 @@ def _class_step(rng):
             "learning_rate": float(rng.uniform(0.01, 1))}
 
 
+# ---------------------------------------------------------------- assignment 1.4
+def _grey_images(rng):
+    """Grey images with flat bands and axis-aligned steps (orientations on bin borders), a cell
+    that fits, any number of bins."""
+    n, h, w = _size(rng, 1, 4), _size(rng, 3, 13), _size(rng, 3, 13)
+    gray = rng.random((n, h, w))
+    gray[0, : h // 2] = 0.5
+    gray[-1, :, w // 2:] += 1.0
+    return {"gray": gray, "cell": _size(rng, 1, min(h, w)), "bins": _size(rng, 1, 12)}
+
+
+def _colour_images(rng):
+    """Colour images with values in [0, high] (grey pixels and a pure primary among them), or grey
+    images with values beyond the range; bins, and the range."""
+    n, c, h, w = _size(rng, 1, 4), [1, 3][_size(rng, 0, 1)], _size(rng, 2, 8), _size(rng, 2, 8)
+    low, high = [(0.0, 1.0), (0.0, 255.0), (-1.0, 2.0)][_size(rng, 0, 2 if c == 1 else 1)]
+    if c == 3:
+        images = high * rng.random((n, c, h, w))
+        images[0, :, 0, 0] = images[0, 0, 0, 0]  # a grey pixel
+        images[-1, :, -1, -1] = (high, 0.0, 0.0)  # a pure red one
+    else:
+        images = low + (high - low) * (1.4 * rng.random((n, c, h, w)) - 0.2)
+    return {"images": images, "bins": _size(rng, 1, 12), "low": low, "high": high}
+
+
 # ---------------------------------------------------------------- what each decisive run lacks
 KNN, LINEAR, NETS = "classifiers/knn.py", "classifiers/linear.py", "classifiers/nets.py"
 NP, NB, LAYERS = "kernels/numpy_kernels.py", "kernels/numba_kernels.py", "layers.py"
@@ -763,6 +788,9 @@ WITHHOLD = {
     + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"),
     "convnet-init": _in(NETS, "ThreeLayerConvNet.__init__"),
     "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
+    "hog": _in("features.py", "hog_features", "hog_features_numpy", "image_gradients", "_hog", "_hog_numba",
+               "extract_features"),
+    "colour": _in("features.py", "colour_histograms", "colour_histograms_numpy", "_histograms", "extract_features"),
     # a class-visualisation step without its L2 term is a fooling step, and the other way round
     "ascent": _in("netvis.py", "fooling_image", "class_visualization_step", "class_visualization"),
 }
@@ -866,6 +894,13 @@ CASES = {
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
                                                                          "db2", "db3", "scores"], examples="X"),
                                   WITHHOLD["convnet"]),
+    },
+    "08_image_features": {
+        "test-hog": Case(_grey_images, matches(lambda gray, cell, bins: features.hog_features_numpy(gray, cell, bins),
+                                               ["HOG features"]), WITHHOLD["hog"]),
+        "test-colour-histogram": Case(_colour_images, matches(
+            lambda images, bins, low, high: features.colour_histograms_numpy(images, bins, low, high),
+            ["histograms"], 1e-12), WITHHOLD["colour"]),
     },
     "07_network_visualization": {
         "test-saliency": Case(_saliency, matches(

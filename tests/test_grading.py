@@ -123,7 +123,7 @@ def test_an_interrupted_run_loses_no_finished_grade(tmp_path, monkeypatch, warm_
 
 # Autograded points of each assignment (02_svm has its own tests above)
 AUTO_POINTS = {"01_knn": 12, "03_softmax": 8, "04_fc_nets": 18, "05_batchnorm_dropout": 23,
-               "06_convnets": 20, "07_network_visualization": 9}
+               "06_convnets": 20, "07_network_visualization": 9, "08_image_features": 5}
 
 
 def test_every_other_assignment_has_its_points_listed():

@@ -137,6 +137,12 @@ CORPUS = [
             'np.random.default_rng(dropout_param.get("seed"))', "np.random.default_rng()", "test-dropout",
             "drew different masks", "train output is off"),
     # 07: network visualisation
+    Mistake("orientation folded with abs instead of mod pi", "08_image_features", "hog",
+            "angle = np.mod(np.arctan2(gy, gx), np.pi)", "angle = np.abs(np.arctan2(gy, gx))", "test-hog",
+            "random images, cell 3, 6 bins is off", unaffected=("test-colour-histogram",)),
+    Mistake("colour histogram of counts, not fractions", "08_image_features", "colour-histogram",
+            "hist[:, k] = np.mean(which == k, axis=1)", "hist[:, k] = np.sum(which == k, axis=1)",
+            "test-colour-histogram", "a red image, 9 bins is off"),
     Mistake("fooling step not normalised", "07_network_visualization", "fooling",
             "X_fooling += X_fooling.dtype.type(learning_rate) * grad / np.linalg.norm(grad)",
             "X_fooling += X_fooling.dtype.type(learning_rate) * grad", "test-fooling",

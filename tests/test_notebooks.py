@@ -12,7 +12,7 @@ from notebook_tools import ASSIGNMENTS, NAMES, SOLUTIONS, grade_id, load, source
 
 def test_every_assignment_has_a_solution_and_a_release():
     assert NAMES == ["01_knn", "02_svm", "03_softmax", "04_fc_nets", "05_batchnorm_dropout",
-                     "06_convnets", "07_network_visualization"]
+                     "06_convnets", "07_network_visualization", "08_image_features"]
     for name in NAMES:
         assert (ASSIGNMENTS / name / f"{name}.ipynb").exists()
 

@@ -25,7 +25,7 @@ PEAK_BYTES = 2 * 2**30
 TRAINING_ROWS = {"01_knn": "training rows (5000, 3072)", "02_svm": "train (49000, 3073)",
                  "03_softmax": "train (49000, 3073)", "04_fc_nets": "train (49000, 3072)",
                  "05_batchnorm_dropout": "train (49000, 3072)", "06_convnets": "train (49000, 3, 32, 32)",
-                 "07_network_visualization": None}
+                 "07_network_visualization": None, "08_image_features": "train (10000, 3, 32, 32)"}
 
 
 @pytest.fixture(scope="module")
