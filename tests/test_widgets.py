@@ -248,3 +248,40 @@ def test_class_visualization_panel_shows_an_image(digits):
     panel.controls["num_iterations"].value = 30
     panel.controls["run"].click()
     assert panel.image.shape == (1, 8, 8) and "score of <b>4</b>" in panel.status.value
+
+
+def test_hog_panel_runs_the_students_function_or_says_it_does_not(digits):
+    from course_lib import features
+    images = digits["X_train"][:5] + digits["mean"]
+    labels, names = digits["y_train"][:5], [str(i) for i in range(10)]
+    panel = widgets.hog_panel(images, labels, names, cell=2, bins=9)
+    gray = features.grayscale(images[:1])
+    np.testing.assert_allclose(panel.result, features.hog_features_numpy(gray, 2, 9)[0])
+    assert "144 features for this image (16 cells x 9 bins)" in panel.status.value
+    assert 'alt="HOG: 4 x 4 cells of 2, 9 bins"' in panel.status.value
+    panel.controls["bins"].value, panel.controls["index"].value = 4, 3
+    assert panel.result.shape == (16 * 4,) and 'alt="HOG: 4 x 4 cells of 2, 4 bins"' in panel.status.value
+    np.testing.assert_allclose(panel.result, features.hog_features_numpy(features.grayscale(images[3:4]), 2, 4)[0])
+
+    def doubled(gray, cell, bins):  # a student's version that is off by 2: the panel shows theirs
+        return 2 * features.hog_features_numpy(gray, cell, bins)
+
+    mine = widgets.hog_panel(images, labels, names, hog=doubled)
+    np.testing.assert_allclose(mine.result, 2 * panel_result(images, 2, 9))
+    assert "not written" not in mine.status.value
+
+    def unwritten(gray, cell, bins):
+        raise NotImplementedError("hog_features is not written yet")
+
+    assert "your hog_features is not written yet, so the course" in widgets.hog_panel(
+        images, labels, names, hog=unwritten).status.value
+
+    def broken(gray, cell, bins):
+        raise ValueError("operands could not be broadcast")
+
+    assert "ValueError" in widgets.hog_panel(images, labels, names, hog=broken).status.value
+
+
+def panel_result(images, cell, bins):
+    from course_lib import features
+    return features.hog_features_numpy(features.grayscale(images[:1]), cell, bins)[0]
