@@ -12,7 +12,6 @@ so. The tests run the same function on a generated archive of CIFAR-10's exact f
 """
 import argparse
 import json
-import os
 import re
 import shutil
 import sys

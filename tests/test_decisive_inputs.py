@@ -8,7 +8,7 @@ import pytest
 
 from autograder.cases import CASES, as_float32
 from autograder.submission import hidden_code, phase_cells
-from notebook_tools import SOLUTIONS, grade_id, load, solved
+from notebook_tools import SOLUTIONS, load, solved
 from test_mistakes import Kernel, assembled, index_of
 
 pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.slow]
