@@ -3,8 +3,15 @@ as a star of lines (one per orientation bin, as long as the bin's share of the l
 feature count, for the chosen image, cell size and number of bins."""
 import numpy as np
 
-from .. import features
 from .panel import YoursOrOurs, figure_html, layout, notes, shown_errors_in
+
+
+def _features():
+    """course_lib.features, imported when a HOG figure is made: importing the widgets must not
+    set up Numba's kernels (every notebook imports them, and a notebook's first compilation should
+    happen as it did before 08 existed)."""
+    from .. import features
+    return features
 
 
 def hog_figure(image, hist, cell, bins, title=""):
@@ -12,6 +19,7 @@ def hog_figure(image, hist, cell, bins, title=""):
     and its grey version with a star per cell. An edge's star lies across it: the gradient points
     across an edge, so each line is drawn at its bin's orientation plus 90 degrees."""
     from matplotlib.figure import Figure
+    features = _features()
     fig = Figure(figsize=(7.0, 3.6))
     picture, glyphs = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     picture.imshow(np.moveaxis(image, 0, -1).squeeze(), cmap="gray", vmin=0, vmax=1)
@@ -38,6 +46,7 @@ def hog_panel(images, labels, class_names, cell=2, bins=9, value_range=(0.0, 1.0
     """Sliders for the image, the cell size and the number of bins; hog: the student's
     hog_features(gray, cell, bins) (the course's, with a note, until it is written)."""
     import ipywidgets as w
+    features = _features()
     smaller = min(images.shape[2:])
     controls = {
         "index": w.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
