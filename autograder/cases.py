@@ -783,7 +783,7 @@ WITHHOLD = {
     # each direction of a linear map computes the other (a backward pass with a one-hot dout is
     # a receptive field): a conv test lacks both, as the pool test does
     "conv": _in(LAYERS, "conv_forward", "conv_backward") + _in(NP, "conv_forward", "conv_backward")
-    + _in(NB, "conv_forward", "_im2col", "conv_backward", "_col2im"),
+    + _in(NB, "conv_forward", "_conv_images", "conv_backward", "_conv_grad_images"),
     "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
     + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"),
     "convnet-init": _in(NETS, "ThreeLayerConvNet.__init__"),

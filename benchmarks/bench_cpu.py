@@ -51,22 +51,40 @@ def first_call(name, fn):
         FIRST_CALLS[name] = time.perf_counter() - start
 
 
+def interleaved_medians(contenders, rounds, warmup=1):
+    """Median time of each contender over rounds in which every contender runs once, in turn: a
+    busy spell on the machine slows all of them alike instead of whichever ran during it."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 # ---------------------------------------------------------------- cases
 def conv_case(x_shape, w_shape, pad, dtype, repeat):
+    """Forward and backward through course_lib.layers, as a student's network calls them
+    (validation included), against the NumPy backend and PyTorch, in interleaved rounds."""
+    from course_lib import layers
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = (0.1 * rng.standard_normal(w_shape)).astype(dtype)
     b = rng.standard_normal(w_shape[0]).astype(dtype)
     dout = rng.standard_normal((x_shape[0], w_shape[0], x_shape[2] + 2 * pad - w_shape[2] + 1,
                                 x_shape[3] + 2 * pad - w_shape[3] + 1)).astype(dtype)
+    param = {"stride": 1, "pad": pad}
 
-    def ours(k=FAST):
-        k.conv_forward(x, w, b, 1, pad)
-        k.conv_backward(dout, x, w, 1, pad)
+    def ours(backend="numba"):
+        _, cache = layers.conv_forward(x, w, b, param, backend=backend)
+        layers.conv_backward(dout, cache, backend=backend)
 
     first_call(f"conv fwd+bwd {np.dtype(dtype).name}", ours)
-    times = {"course_lib numba": median_time(ours, repeat),
-             "NumPy im2col": median_time(lambda: ours(SPEC), max(2, repeat // 3))}
+    contenders = {"course_lib numba": ours}
     if torch is not None:
         tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
         td = torch.from_numpy(dout)
@@ -75,7 +93,10 @@ def conv_case(x_shape, w_shape, pad, dtype, repeat):
             tx.grad = tw.grad = tb.grad = None
             F.conv2d(tx, tw, tb, padding=pad).backward(td)
 
-        times["PyTorch CPU"] = median_time(peer, repeat)
+        contenders["PyTorch CPU"] = peer
+    times = interleaved_medians(contenders, repeat)
+    # the NumPy backend is 2-10x slower: a few runs of it are enough, apart
+    times["NumPy im2col"] = median_time(lambda: ours("numpy"), max(2, repeat // 3))
     return times
 
 
@@ -150,7 +171,7 @@ def report(title, times):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
     r = 1 if args.quick else args.repeat
     q = (lambda full, small: small) if args.quick else (lambda full, small: full)  # noqa: E731
@@ -162,7 +183,8 @@ def main(argv=None):
     results = []
     for dtype in (np.float32, np.float64):
         for x_shape, w_shape, pad in (((50, 3, 32, 32), (32, 3, 7, 7), 3),
-                                      ((64, 32, 16, 16), (64, 32, 3, 3), 1)):
+                                      ((64, 32, 16, 16), (64, 32, 3, 3), 1),
+                                      ((50, 3, 32, 32), (16, 3, 3, 3), 1)):  # 06's ConvNet, a batch
             x_shape = q(x_shape, (4,) + x_shape[1:2] + (8, 8))
             title = f"conv fwd+bwd {np.dtype(dtype).name} x={x_shape} w={w_shape}"
             results.append(report(title, conv_case(x_shape, w_shape, pad, dtype, r)))

@@ -48,11 +48,14 @@ def test_conv(rng, backend, dtype, shape):
     conv_case(fast_kernels(backend), rng, dtype, *shape)
 
 
-def test_numba_conv_chunks_over_images(rng, monkeypatch):
-    """A batch larger than one im2col chunk is processed in several pieces with the same result."""
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+def test_numba_conv_splits_images_among_threads(rng, monkeypatch, parts):
+    """Images dealt to one, a few (5 images over 2 or 3 parts: uneven) or as many parts as images,
+    each with its own buffers and dW sum, give the specification's result."""
     fast = fast_kernels("numba")
-    monkeypatch.setattr(fast, "_COLS_BUDGET", 2 * 3 * 9 * 25)  # two images per chunk
+    monkeypatch.setattr(fast, "_parts", lambda n_img: parts)
     conv_case(fast, rng, np.float64, 5, 3, 5, 5, 4, 3, 3, 1, 1)
+    conv_case(fast, rng, np.float32, 5, 2, 7, 6, 3, 3, 2, 2, 1)
 
 
 @pytest.mark.parametrize("backend", ["numba", pytest.param("cuda", marks=pytest.mark.slow)])
