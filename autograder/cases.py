@@ -25,10 +25,17 @@ from course_lib.classifiers.nets import FullyConnectedNet, ThreeLayerConvNet, Tw
 
 @dataclass(frozen=True)
 class Case:
-    make: Callable
+    make: Callable  # make(rng) -> one set of inputs
     check: Callable
     withhold: tuple = ()
     float32: bool = False
+    # cover(rng) -> a set of inputs for every branch of the function (batch norm on and off, one
+    # group or many): the grader judges all of them, so code written for one branch and a library
+    # fallback for the rest in the notebook cannot pass on a lucky draw
+    cover: Callable = None
+
+    def configurations(self, rng):
+        return self.cover(rng) if self.cover else [self.make(rng)]
 
     def check_float32(self, inputs, outputs64, outputs32):
         """Answers on float32 copies of the inputs: right to float32 precision, and float32
@@ -254,14 +261,21 @@ def _fc_plain(rng):
             "reg": float(rng.uniform(0, 0.5))}
 
 
-def _fc_hooks(rng):
+def _fc_hooks(rng, branch=None):
     """Batch norm, dropout, or both (keep: the probability of keeping a unit; 1 = no dropout)."""
-    batchnorm, dropout = [(1, 0), (0, 1), (1, 1)][_size(rng, 0, 2)]
+    batchnorm, dropout = FC_HOOKS[_size(rng, 0, 2) if branch is None else branch]
     params, dims = _fc_net(rng, batchnorm)
     n = _size(rng, 5, 9)
     return {**params, "X": _normal(rng, n, dims[0]), "y": rng.integers(dims[-1], size=n),
             "reg": float(rng.uniform(0, 0.5)), "batchnorm": batchnorm,
             "keep": float(rng.uniform(0.4, 0.9)) if dropout else 1.0, "dropout_seed": int(rng.integers(2 ** 31))}
+
+
+FC_HOOKS = ((1, 0), (0, 1), (1, 1))  # (batch norm, dropout)
+
+
+def _fc_all_hooks(rng):
+    return [_fc_hooks(rng, branch) for branch in range(len(FC_HOOKS))]
 
 
 def _fc_names(inputs):
@@ -289,10 +303,15 @@ def _fc_reference(X, y, reg, batchnorm=0, keep=1.0, dropout_seed=0, **params):
     return (loss, *(grads[k] for k in sorted(params)), *stats, model.loss(X))
 
 
-def _fc_init(rng):
+def _fc_init(rng, batchnorm=None):
     return {"hidden_dims": rng.integers(5, 41, _size(rng, 1, 4)), "input_dim": _size(rng, 10, 80),
             "num_classes": _size(rng, 2, 10), "weight_scale": float(10 ** rng.uniform(-3, -1)),
-            "seed": int(rng.integers(2 ** 31)), "batchnorm": int(rng.integers(2))}
+            "seed": int(rng.integers(2 ** 31)),
+            "batchnorm": int(rng.integers(2)) if batchnorm is None else batchnorm}
+
+
+def _fc_init_both(rng):
+    return [_fc_init(rng, batchnorm) for batchnorm in (0, 1)]
 
 
 def _fc_init_names(inputs):
@@ -417,10 +436,12 @@ def _sbn_backward_reference(x, xhat, mean, var, gamma, eps, dout):
     return layers.spatial_batchnorm_backward(dout, cache)
 
 
-def _groupnorm(rng):
-    """Maps whose groups hold at least 3 values each, G a divisor of C."""
+def _groupnorm(rng, kind=None):
+    """Maps whose groups hold at least 3 values each, G a divisor of C: one group (layer norm),
+    one channel per group (instance norm), or in between (kind 0, 1, 2; None: any)."""
     while True:
         g, per = _size(rng, 1, 4), _size(rng, 1, 3)
+        g, per = {0: (1, max(per, 2)), 1: (max(g, 2), 1), 2: (max(g, 2), max(per, 2))}.get(kind, (g, per))
         n, h, w = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 1, 4)
         if per * h * w >= 3:
             break
@@ -433,8 +454,16 @@ def _gn_forward_reference(x, gamma, beta, G, eps):
     return layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": eps})[0]
 
 
-def _groupnorm_cache(rng):
-    inputs = _groupnorm(rng)
+def _groupnorm_kinds(rng):
+    return [_groupnorm(rng, kind) for kind in range(3)]
+
+
+def _groupnorm_cache_kinds(rng):
+    return [_groupnorm_cache(rng, kind) for kind in range(3)]
+
+
+def _groupnorm_cache(rng, kind=None):
+    inputs = _groupnorm(rng, kind)
     x, G, eps = inputs["x"], inputs["G"], inputs["eps"]
     grouped = x.reshape(x.shape[0], G, -1)
     mean, var = grouped.mean(axis=2), grouped.var(axis=2)
@@ -460,8 +489,11 @@ def _dropout_reference(x, p, seed, dout):
 
 
 # ---------------------------------------------------------------- assignment 2.3
-def _conv(rng):
-    stride, pad, f = [(1, 0, 3), (2, 1, 3), (3, 2, 3), (2, 1, 2), (3, 0, 2)][_size(rng, 0, 4)]
+CONV_GEOMETRIES = ((1, 0, 3), (2, 1, 3), (3, 2, 3), (2, 1, 2), (3, 0, 2))  # (stride, pad, filter size)
+
+
+def _conv(rng, geometry=None):
+    stride, pad, f = CONV_GEOMETRIES[_size(rng, 0, 4) if geometry is None else geometry]
     h = f - 2 * pad + stride * _size(rng, 1, 3)  # a size the stride tiles exactly
     w_ = h + stride
     n, c, k = (_size(rng, 1, 3) for _ in range(3))
@@ -469,6 +501,10 @@ def _conv(rng):
     w, b = _normal(rng, k, c, f, f), _normal(rng, k)
     out_shape = (n, k, (h - f + 2 * pad) // stride + 1, (w_ - f + 2 * pad) // stride + 1)
     return {"x": x, "w": w, "b": b, "stride": stride, "pad": pad, "dout": _normal(rng, *out_shape)}
+
+
+def _conv_every_geometry(rng):
+    return [_conv(rng, geometry) for geometry in range(len(CONV_GEOMETRIES))]
 
 
 def _conv_forward_reference(x, w, b, stride, pad, dout):
@@ -558,14 +594,21 @@ def _network_reference(input_shape, layers):
                     dtype=float)
 
 
-def _pool(rng):
-    ph, pw, stride = [(2, 2, 2), (3, 3, 2), (2, 3, 1)][_size(rng, 0, 2)]
+POOL_GEOMETRIES = ((2, 2, 2), (3, 3, 2), (2, 3, 1))  # (pool height, pool width, stride)
+
+
+def _pool(rng, geometry=None):
+    ph, pw, stride = POOL_GEOMETRIES[_size(rng, 0, 2) if geometry is None else geometry]
     h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
     x = _normal(rng, _size(rng, 1, 3), _size(rng, 1, 3), h, w)
     if stride == 1:
         x = np.round(x)  # ties, in overlapping windows
     out_shape = x.shape[:2] + ((h - ph) // stride + 1, (w - pw) // stride + 1)
     return {"x": x, "pool_height": ph, "pool_width": pw, "stride": stride, "dout": _normal(rng, *out_shape)}
+
+
+def _pool_every_geometry(rng):
+    return [_pool(rng, geometry) for geometry in range(len(POOL_GEOMETRIES))]
 
 
 def _pool_forward_reference(x, pool_height, pool_width, stride, dout):
@@ -621,15 +664,20 @@ class initialised:
         if len(outputs) != len(expected):
             return [f"expected {len(expected)} answers (the parameters of four calls), got {len(outputs)}"]
         (counts, *outputs), (_, *expected), k = outputs, expected, len(names)
-        if np.asarray(counts).tolist() != [k] * len(self.CALLS):
+        calls, counts = len(self.CALLS), np.asarray(counts)
+        if counts.shape != (calls,) or counts.dtype.kind not in "iu":
+            return [f"the first answer should be how many arrays each of the {calls} calls returned, "
+                    f"{calls} integers, but it is {counts.dtype} of shape {counts.shape}"]
+        if counts.tolist() != [k] * calls:
             return [f"the parameters should be {k} arrays ({', '.join(names)}), but there were "
-                    f"{np.asarray(counts).tolist()} in the four calls"]
+                    f"{counts.tolist()} in the four calls"]
         first, again, other, double = (dict(zip(names, outputs[i:i + k])) for i in range(0, 4 * k, k))
         shapes = {name: value.shape for name, value in zip(names, expected)}
         scale = inputs["weight_scale"]
         doubled = checks.initialisation_problems(double, shapes, scale, np.float64)
+        # every rule, always: a dtype slip (half the points) must not hide an ignored seed
         return (checks.initialisation_problems(first, shapes, scale, np.float32)
-                + [f"with dtype=float64: {p}" for p in doubled] or checks.seeding_problems(first, again, other))
+                + [f"with dtype=float64: {p}" for p in doubled] + checks.seeding_problems(first, again, other))
 
 
 def _convnet_made(inputs, seed, dtype):
@@ -725,10 +773,16 @@ def _grey_images(rng):
     return {"gray": gray, "cell": _size(rng, 1, min(h, w)), "bins": _size(rng, 1, 12)}
 
 
-def _colour_images(rng):
+def _grey_images_every_bins(rng):
+    """One orientation bin, and several (where the orientations matter)."""
+    return [dict(_grey_images(rng), bins=1), dict(_grey_images(rng), bins=_size(rng, 2, 12))]
+
+
+def _colour_images(rng, c=None):
     """Colour images with values in [0, high] (grey pixels and a pure primary among them), or grey
     images with values beyond the range; bins, and the range."""
-    n, c, h, w = _size(rng, 1, 4), [1, 3][_size(rng, 0, 1)], _size(rng, 2, 8), _size(rng, 2, 8)
+    c = [1, 3][_size(rng, 0, 1)] if c is None else c
+    n, h, w = _size(rng, 1, 4), _size(rng, 2, 8), _size(rng, 2, 8)
     low, high = [(0.0, 1.0), (0.0, 255.0), (-1.0, 2.0)][_size(rng, 0, 2 if c == 1 else 1)]
     if c == 3:
         images = high * rng.random((n, c, h, w))
@@ -737,6 +791,11 @@ def _colour_images(rng):
     else:
         images = low + (high - low) * (1.4 * rng.random((n, c, h, w)) - 0.2)
     return {"images": images, "bins": _size(rng, 1, 12), "low": low, "high": high}
+
+
+def _colour_and_grey(rng):
+    """Hue histograms of colour images and intensity ones of grey images, with several bins."""
+    return [dict(_colour_images(rng, c), bins=_size(rng, 2, 12)) for c in (3, 1)]
 
 
 # ---------------------------------------------------------------- what each decisive run lacks
@@ -838,11 +897,11 @@ CASES = {
         "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
                                                    ["loss", "dW1", "db1", "dW2", "db2", "scores"], examples="X"),
                                WITHHOLD["two-layer"]),
-        "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"]),
+        "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"], cover=_fc_init_both),
         "test-fc-loss": Case(_fc_plain, matches(_fc_reference, _fc_answer_names, examples="X"), WITHHOLD["two-layer"]),
         # atol: a bias just before batch norm has gradient 0, which rounding makes about 1e-17
         "test-fc-hooks": Case(_fc_hooks, matches(_fc_reference, _fc_answer_names, examples="X", atol=1e-12),
-                              WITHHOLD["two-layer"]),
+                              WITHHOLD["two-layer"], cover=_fc_all_hooks),
         # each rule on its own (the others are withheld too: Adam with beta1 = 0 is nearly RMSProp)
         "test-momentum": Case(_updates, matches(_after_steps(optim.sgd_momentum), ["w"]), WITHHOLD["updates"],
                               float32=True),
@@ -865,9 +924,10 @@ CASES = {
                                  WITHHOLD["batchnorm"], float32=True),
         "test-sbn-backward": Case(_spatial_bn_cache, matches(_sbn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
                                   WITHHOLD["batchnorm"], float32=True),
-        "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True),
+        "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True,
+                                cover=_groupnorm_kinds),
         "test-gn-backward": Case(_groupnorm_cache, matches(_gn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                 WITHHOLD["batchnorm"], float32=True),
+                                 WITHHOLD["batchnorm"], float32=True, cover=_groupnorm_cache_kinds),
         "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
                              WITHHOLD["dropout"], float32=True),
     },
@@ -882,13 +942,13 @@ CASES = {
                                                                            "parameters)"], 1e-12),
                                    WITHHOLD["network"]),
         "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv"],
-                                  float32=True),
+                                  float32=True, cover=_conv_every_geometry),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
-                                   WITHHOLD["conv"], float32=True),
+                                   WITHHOLD["conv"], float32=True, cover=_conv_every_geometry),
         "test-pool-forward": Case(_pool, matches(_pool_forward_reference, ["out"], 1e-12), WITHHOLD["pool"],
-                                  float32=True),
+                                  float32=True, cover=_pool_every_geometry),
         "test-pool-backward": Case(_pool, matches(_pool_backward_reference, ["dx"], 1e-12), WITHHOLD["pool"],
-                                   float32=True),
+                                   float32=True, cover=_pool_every_geometry),
         "test-convnet-init": Case(_convnet_init, initialised(lambda inputs: CONVNET_PARAMS, _convnet_made),
                                    WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
@@ -897,10 +957,10 @@ CASES = {
     },
     "08_image_features": {
         "test-hog": Case(_grey_images, matches(lambda gray, cell, bins: features.hog_features_numpy(gray, cell, bins),
-                                               ["HOG features"]), WITHHOLD["hog"]),
+                                               ["HOG features"]), WITHHOLD["hog"], cover=_grey_images_every_bins),
         "test-colour-histogram": Case(_colour_images, matches(
             lambda images, bins, low, high: features.colour_histograms_numpy(images, bins, low, high),
-            ["histograms"], 1e-12), WITHHOLD["colour"]),
+            ["histograms"], 1e-12), WITHHOLD["colour"], cover=_colour_and_grey),
     },
     "07_network_visualization": {
         "test-saliency": Case(_saliency, matches(

@@ -4,7 +4,8 @@ Runs inside autograder.jail with a grading edition of course_lib on its path: th
 the implementations this test grades, so no spelling of any name reaches them. Reads one hand-off
 message on stdin (the setup and answer cells to run, the test's hidden code, the grader's inputs),
 runs the cells in an IPython shell, then the hidden code, whose `checks.answer(grade_id, compute)`
-calls compute on the inputs (and again on their float32 copies when the test checks dtypes), and
+calls compute on each configuration of inputs (c0.*, c1.*, ...; again on their float32 copies when
+the test checks dtypes), and
 writes the answers as one hand-off message to a private copy of stdout. Whatever the student's code
 prints goes nowhere; nothing it raises is passed on beyond the exception's built-in type name.
 
@@ -49,10 +50,12 @@ def main():
 
     def answer(grade_id, compute):
         if grade_id == meta["grade_id"] and not answers:
-            for prefix, float32 in (("", False), ("f32_", True))[:1 + bool(meta["float32"])]:
-                result = compute(**_values(inputs, float32))
-                for i, value in enumerate(result if isinstance(result, tuple) else (result,)):
-                    answers[f"{prefix}out{i}"] = value
+            for j in range(meta["configurations"]):  # inputs c0.x, c0.w, ..., c1.x, ...
+                config = {name.split(".", 1)[1]: v for name, v in inputs.items() if name.startswith(f"c{j}.")}
+                for prefix, float32 in (("", False), ("f32_", True))[:1 + bool(meta["float32"])]:
+                    result = compute(**_values(config, float32))
+                    for i, value in enumerate(result if isinstance(result, tuple) else (result,)):
+                        answers[f"c{j}.{prefix}out{i}"] = value
 
     import course_lib.checks
     course_lib.checks.answer = answer

@@ -170,11 +170,13 @@ def cell_passed(cell):
 
 # ---------------------------------------------------------------- 2. the decisive answers
 def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
-    """Problems with test gid's answers on the grader's inputs (empty: they match)."""
+    """Problems with test gid's answers on the grader's inputs (empty: they match), every
+    configuration of the case (one per branch of the function) computed in one jail."""
     case = CASES[job.assignment][gid]
-    inputs = case.make(case_rng(job, gid, content))
+    configurations = case.configurations(case_rng(job, gid, content))
+    inputs = {f"c{j}.{name}": value for j, config in enumerate(configurations) for name, value in config.items()}
     message = handoff.encode({"grade_id": gid, "cells": phase_cells(notebook, index), "hidden": hidden,
-                              "float32": case.float32}, inputs)
+                              "float32": case.float32, "configurations": len(configurations)}, inputs)
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
     # the answers take a moment once the cells above have run; a loop must not eat the submission's time
     seconds = max(5, min(seconds, job.limits.cell_timeout + 30))
@@ -192,14 +194,34 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     if reply.get("error"):  # the student's process wrote it: only a built-in name is passed on
         error = reply["error"] if reply["error"] in BUILTIN_ERRORS else "an exception"
         return [f"raised {error} on the grader's inputs"]
-    answers = tuple(arrays[f"out{i}"] for i in range(len(arrays)) if f"out{i}" in arrays)
-    if not answers:
-        return ["no answers on the grader's inputs were recorded"]
-    problems = case.check(inputs, answers)
-    if case.float32 and not problems:
-        problems = case.check_float32(inputs, answers, tuple(v for k, v in sorted(arrays.items())
-                                                             if k.startswith("f32_")))
+    problems = []
+    for j, config in enumerate(configurations):
+        answers, answers32 = (_numbered(arrays, f"c{j}.{prefix}out") for prefix in ("", "f32_"))
+        found = case.check(config, answers) if answers else ["no answers on the grader's inputs were recorded"]
+        if case.float32 and not found:
+            found = case.check_float32(config, answers, answers32)
+        where = f"with {_settings(config)}: " if len(configurations) > 1 else ""
+        problems += [_capped(where + p) for p in found]
     return problems
+
+
+def _numbered(arrays, prefix):
+    """arrays[prefix + "0"], arrays[prefix + "1"], ... while they exist (in number order)."""
+    found = []
+    while f"{prefix}{len(found)}" in arrays:
+        found.append(arrays[f"{prefix}{len(found)}"])
+    return tuple(found)
+
+
+def _settings(config):
+    """A configuration's numbers, for telling configurations apart in a message."""
+    return ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in config.items() if isinstance(value, (int, float)))
+
+
+def _capped(problem, limit=1000):
+    """A message keeps to a readable length, whatever the answers made of it."""
+    return problem if len(problem) <= limit else problem[:limit] + " [...]"
 
 
 # ---------------------------------------------------------------- one notebook

@@ -166,19 +166,24 @@ def initialisation_problems(params, shapes, weight_scale, dtype):
     if slipped:
         problems.append(f"{DTYPE_SLIP} (dtype=float32 was asked for), but {', '.join(slipped)} came out as "
                         f"float64: cast with .astype(dtype), or pass dtype= to np.zeros")
-    return problems or _repeated_draws(params, [name for name in shapes if name.startswith("W")])
+    # every rule is judged whatever else is wrong: a slip elsewhere must not hide a broken rule
+    weights = [name for name in shapes if name.startswith("W") and isinstance(params[name], np.ndarray)
+               and params[name].shape == tuple(shapes[name])]
+    return problems + _repeated_draws(params, weights)
 
 
 def _repeated_draws(params, weights):
-    """A generator made again for each array starts each one with the same numbers."""
+    """A generator made again for each array draws the same numbers into each, in whatever order
+    or shape: two independent draws share (almost) no value."""
     for i, first in enumerate(weights):
         for second in weights[i + 1:]:
             a, b = params[first].ravel(), params[second].ravel()
-            k = min(a.size, b.size, 8)
-            if k and np.any(a[:k] != 0) and np.array_equal(a[:k], b[:k]):
-                return [f"{second} starts with the same numbers as {first}: make one generator before drawing "
-                        f"and draw every array from it (a generator made again for each array repeats its "
-                        f"numbers, so the layers' weights would not be independent)"]
+            a, b = a[a != 0], b[b != 0]
+            shared = np.count_nonzero(np.isin(a, b)) if a.size and b.size else 0
+            if shared > max(4, 0.05 * min(a.size, b.size)):
+                return [f"{second} repeats {shared} of the numbers of {first}: make one generator before "
+                        f"drawing and draw every array from it (a generator made again for each array repeats "
+                        f"its numbers, so the layers' weights would not be independent)"]
     return []
 
 
@@ -191,6 +196,22 @@ def _spread_problems(name, value, weight_scale):
     if abs(mean) > _SIGMAS * max(std, weight_scale) / np.sqrt(n):  # the spread's own, if that is off too
         problems.append(f"{name}: the mean of its {n} values is {mean:.3g}, too far from 0 for its spread "
                         f"(rng.random draws from [0, 1); rng.standard_normal is centred on 0)")
+    # a mean and a spread are matched by patterns too; independent Gaussian draws also differ from
+    # each other (float collisions are rare) and fall within 1 and 2 standard deviations as a
+    # Gaussian does (68.3% and 95.4%, within _SIGMAS standard errors)
+    distinct = np.unique(value).size
+    if distinct < 0.9 * n:
+        problems.append(f"{name}: only {distinct} different numbers among its {n} values: draw every weight "
+                        f"on its own, weight_scale * rng.standard_normal(shape), not a pattern or a "
+                        f"repeated row or column")
+    elif std > 0:
+        for k, share in ((1, 0.6827), (2, 0.9545)):
+            within = np.count_nonzero(np.abs(value - mean) < k * std) / n
+            if abs(within - share) > _SIGMAS * np.sqrt(share * (1 - share) / n) + 0.01:
+                problems.append(f"{name}: {within:.1%} of its values lie within {k} standard deviation"
+                                f"{'s' * (k > 1)} of their mean, where Gaussian draws have {share:.1%}: draw "
+                                f"weight_scale * rng.standard_normal(shape)")
+                break
     return problems
 
 

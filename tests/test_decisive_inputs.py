@@ -52,11 +52,11 @@ def test_right_answers_pass_on_every_draw(name):
     for gid, compute in computes(name).items():
         case = CASES[name][gid]
         for seed in range(SEEDS.get(name, 200)):
-            inputs = case.make(np.random.default_rng(seed))
-            got = answers(compute, inputs)
-            problems = case.check(inputs, got)
-            if case.float32 and not problems:
-                problems = case.check_float32(inputs, got, answers(compute, as_float32(inputs)))
-            if problems:
-                failures.append((gid, seed, problems))
+            for inputs in case.configurations(np.random.default_rng(seed)):
+                got = answers(compute, inputs)
+                problems = case.check(inputs, got)
+                if case.float32 and not problems:
+                    problems = case.check_float32(inputs, got, answers(compute, as_float32(inputs)))
+                if problems:
+                    failures.append((gid, seed, problems))
     assert not failures, failures[:5]

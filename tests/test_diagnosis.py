@@ -155,7 +155,7 @@ def test_each_rule_of_initial_weights_is_named(rng, capsys):
     assert "W1 should be a NumPy array, but it is a list" in problems(dict(_initial(rng), W1=[0.1, -0.1]))
     repeated = _initial(rng)
     repeated["W2"][0, :8] = repeated["W1"].ravel()[:8]  # a generator made again for W2
-    assert "W2 starts with the same numbers as W1" in problems(repeated)
+    assert "W2 repeats 8 of the numbers of W1" in problems(repeated)
     assert "b1: biases start at zero, but 4 of its 4 values are not" in problems(dict(_initial(rng), b1=np.ones(4, np.float32)))
     assert "W2: the standard deviation of its 1920 values" in problems(_initial(rng, scale=1.5e-2))  # 1.5 times
     assert "too far from 0" in problems(_initial(rng, draw=rng.random))  # uniform on [0, 1)
@@ -184,3 +184,67 @@ def test_float64_initial_weights_for_float32_are_a_dtype_slip(rng, capsys):
     wrong = dict(_initial(rng, dtype=np.float64), b1=np.ones(4))
     with pytest.raises(AssertionError, match="biases start at zero"):  # a slip with another mistake fails
         checks.check_initialisation("net", wrong, SHAPES, 1e-2, np.float32)
+
+
+def test_patterns_with_the_right_mean_and_spread_are_not_draws(rng):
+    """Arrays made to have mean 0 and standard deviation weight_scale without being independent
+    Gaussian draws: each is named (in the notebooks' check and the grader's alike)."""
+    scale, n = 1e-2, 96 * 20
+
+    def problems(w2):
+        return " ".join(checks.initialisation_problems(dict(_initial(rng), W2=w2.astype(np.float32)), SHAPES,
+                                                       scale, np.float32))
+
+    spike = np.zeros(n)
+    spike[0] = scale * n / np.sqrt(n - 1)
+    spike -= spike.mean()
+    assert "W2: only 2 different numbers among its 1920 values" in problems(spike.reshape(96, 20))
+    signs = scale * np.where(np.arange(n) % 2, 1.0, -1.0)  # a fixed pattern
+    assert "W2: only 2 different numbers" in problems(signs.reshape(96, 20))
+    column = rng.standard_normal((96, 1))
+    same_columns = scale * (column - column.mean()) / column.std() * np.ones((1, 20))
+    assert "W2: only 96 different numbers" in problems(same_columns)
+    uniform = scale * np.sqrt(3) * rng.uniform(-1, 1, (96, 20))  # the right mean and spread, not Gaussian
+    assert "W2: " in problems(uniform) and "of its values lie within 1 standard deviation" in problems(uniform)
+
+
+def test_a_generator_made_again_is_caught_in_any_order(rng):
+    seed = 7
+    params = _initial(np.random.default_rng(seed))
+    again = (1e-2 * np.random.default_rng(seed).standard_normal((20, 96))).astype(np.float32)
+    params["W2"] = again.T.copy()  # drawn transposed, so it starts with other numbers than W1
+    assert "W2 repeats 72 of the numbers of W1" in " ".join(
+        checks.initialisation_problems(params, SHAPES, 1e-2, np.float32))
+
+
+def _convnet_calls(inputs, first=None, again=None, other=None, double=None):
+    """The four calls' outputs of the initialisation test, from the course's ConvNet unless given."""
+    from autograder.cases import CONVNET_PARAMS, _convnet_made
+    made = [given or _convnet_made(inputs, inputs["seed"] + offset, dtype)
+            for given, (offset, dtype) in zip((first, again, other, double),
+                                              ((0, np.float32), (0, np.float32), (1, np.float32), (0, np.float64)))]
+    return (np.array([len(m) for m in made]), *(m[k] for m in made for k in CONVNET_PARAMS))
+
+
+def test_a_dtype_slip_hides_no_other_rule_of_an_initialisation():
+    """float64 arrays cost half the points; float64 arrays that also ignore the seed cost all."""
+    from autograder.cases import CASES, _convnet_init, _convnet_made, credit
+    case = CASES["06_convnets"]["test-convnet-init"]
+    inputs = _convnet_init(np.random.default_rng(3))
+    assert case.check(inputs, _convnet_calls(inputs)) == []
+    slipped = {k: v.astype(np.float64) for k, v in _convnet_made(inputs, inputs["seed"], np.float32).items()}
+    assert credit(2, case.check(inputs, _convnet_calls(inputs, first=slipped, again=slipped))) == 1.0
+    unseeded = {k: v.astype(np.float64) for k, v in _convnet_made(inputs, 12345, np.float32).items()}
+    problems = case.check(inputs, _convnet_calls(inputs, first=slipped, again=unseeded))
+    assert any("the same seed gave different" in p for p in problems) and credit(2, problems) == 0.0
+
+
+def test_the_counts_of_an_initialisation_are_checked_before_they_are_read():
+    from autograder.cases import CASES, _convnet_init
+    case = CASES["06_convnets"]["test-convnet-init"]
+    inputs = _convnet_init(np.random.default_rng(4))
+    counts, *arrays = _convnet_calls(inputs)
+    for bad in (np.zeros(5_000_000, np.int8), np.array([6.0, 6.0, 6.0, 6.0]), np.int64(6)):
+        problems = case.check(inputs, (bad, *arrays))
+        assert len(problems) == 1 and "the first answer should be how many arrays" in problems[0]
+        assert len(problems[0]) < 200

@@ -69,7 +69,7 @@ CORPUS = [
     Mistake("a generator made again for each layer", "04_fc_nets", "fc-net",
             "(weight_scale * rng.standard_normal((dims[i - 1], dims[i])))",
             "(weight_scale * np.random.default_rng(seed).standard_normal((dims[i - 1], dims[i])))", "test-fc-init",
-            "W2 starts with the same numbers as W1", "W2 starts with the same numbers as W1",
+            "of the numbers of W1: make one generator", "W2 repeats",
             unaffected=("test-fc-loss",)),
     Mistake("the last layer's weights not regularised", "04_fc_nets", "fc-net", "for i in range(1, L + 1):",
             "for i in range(1, L):", "test-fc-loss", "loss with reg=0.7 is off", unaffected=("test-fc-init",)),
@@ -245,14 +245,15 @@ def decisive_problems(name, nb, gid, seed=0):
     case, index, kernel = CASES[name][gid], index_of(nb, gid), Kernel()
     for code in phase_cells(nb, index):
         kernel.run(code)
-    inputs, answers = case.make(np.random.default_rng(seed)), {}
+    configurations, answers = case.configurations(np.random.default_rng(seed)), {}
 
     def answer(grade, compute):
-        for label, float32 in (("", False), ("f32", True))[:1 + case.float32]:
-            values = {k: (v.astype(np.float32) if float32 and isinstance(v, np.ndarray) and v.dtype.kind == "f"
-                          else (v.copy() if isinstance(v, np.ndarray) else v)) for k, v in inputs.items()}
-            result = compute(**values)
-            answers[label] = tuple(np.asarray(v) for v in (result if isinstance(result, tuple) else (result,)))
+        for j, inputs in enumerate(configurations):
+            for label, float32 in (("", False), ("f32", True))[:1 + case.float32]:
+                values = {k: (v.astype(np.float32) if float32 and isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                              else (v.copy() if isinstance(v, np.ndarray) else v)) for k, v in inputs.items()}
+                result = compute(**values)
+                answers[j, label] = tuple(np.asarray(v) for v in (result if isinstance(result, tuple) else (result,)))
 
     saved, course_lib.checks.answer = course_lib.checks.answer, answer
     try:
@@ -261,9 +262,12 @@ def decisive_problems(name, nb, gid, seed=0):
         course_lib.checks.answer = saved
     if error is not None:
         return [f"raised {type(error).__name__}"]
-    problems = case.check(inputs, answers[""])
-    if case.float32 and not problems:
-        problems = case.check_float32(inputs, answers[""], answers["f32"])
+    problems = []
+    for j, inputs in enumerate(configurations):  # as the grader: every configuration judged
+        found = case.check(inputs, answers[j, ""])
+        if case.float32 and not found:
+            found = case.check_float32(inputs, answers[j, ""], answers[j, "f32"])
+        problems += found
     return problems
 
 
