@@ -3,8 +3,9 @@
     python benchmarks/bench_cpu.py            # full sizes (a few minutes on 2 cores)
     python benchmarks/bench_cpu.py --quick    # tiny sizes: checks that everything runs
 
-Each figure is the median of several runs after a warm-up; ratios are course_lib / peer (below 1:
-course_lib is faster). Peers: PyTorch CPU (if installed), NumPy im2col (course_lib's numpy backend,
+Each figure is the median of several runs after a warm-up (the convolutions: of interleaved rounds
+against PyTorch, through course_lib.layers); ratios are course_lib / peer (below 1: course_lib is
+faster). Peers: PyTorch CPU (if installed), NumPy im2col (course_lib's numpy backend,
 sliding windows + einsum/GEMM), scikit-learn. First-call times, which include Numba's compilation,
 are measured on an empty cache (a temporary NUMBA_CACHE_DIR) and reported separately.
 """
@@ -51,15 +52,16 @@ def first_call(name, fn):
         FIRST_CALLS[name] = time.perf_counter() - start
 
 
-def interleaved_medians(contenders, rounds, warmup=1):
-    """Median time of each contender over rounds in which every contender runs once, in turn: a
-    busy spell on the machine slows all of them alike instead of whichever ran during it."""
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
+def interleaved_medians(contenders, rounds):
+    """Median time of each contender over rounds in which every contender runs in turn: a busy
+    spell on the machine slows all of them alike instead of whichever ran during it. Each timed
+    call follows an untimed call of the same contender: thread pools keep spinning for a while
+    after their work (OpenMP's, OpenBLAS's), and would otherwise take the cores from whoever
+    runs next (measured: 20-35% off both PyTorch and course_lib)."""
     times = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
