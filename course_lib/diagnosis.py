@@ -74,12 +74,14 @@ def likely_cause(got, want, n=None, terms=None):
         residual = relative_difference(got, ratio * want)[0] if ratio else 1.0
         if residual < 1e-6 and not _is(ratio, 1, 1e-4):  # a "factor" of 1.000001 is a small slip, below
             return _factor(ratio, n, "")
-        if residual < 0.05 and not _is(ratio, 1, 0.05):  # a factor on most of it: say so
-            return _factor(ratio, n, "about ")
+    # an exact offset before an approximate factor: a constant added to answers of similar size
+    # fits "about 1.06 times" too, and is the truer story
     offset = got - want
     if want.size > 1 and np.ptp(offset) <= 1e-6 * scale and abs(float(offset.flat[0])) > 1e-6 * scale:
         return (f"every entry is off by the same amount ({float(offset.flat[0]):.4g}): a constant term "
                 f"(a bias, a regularisation term, a +1 margin) is missing or extra")
+    if dot > 0 and residual < 0.05 and not _is(ratio, 1, 0.05):  # a factor on most of it: say so
+        return _factor(ratio, n, "about ")
     wrong = np.abs(offset) > 1e-6 * scale
     if want.size >= 4 and 0 < wrong.sum() <= max(1, want.size // 10):
         where = ", ".join(str(tuple(int(i) for i in ix)) for ix in np.argwhere(wrong)[:3])

