@@ -65,8 +65,8 @@ def digits():
 
 def agree(fast, name, args, dtype, spec=None, scale=0.0):
     """Run kernel `name` of the fast backend module and of the NumPy specification on the same
-    arguments; float outputs must agree within AGREEMENT_TOL (see assert_agree for `scale`),
-    integer outputs exactly. Returns the fast backend's outputs as NumPy arrays (as a tuple)."""
+    arguments; float outputs must agree within AGREEMENT_TOL (see assert_agree for `scale`, one
+    for all outputs or a tuple of one per output), integer outputs exactly. Returns the fast backend's outputs as NumPy arrays (as a tuple)."""
     from course_lib.backend import kernels
     spec = spec or kernels("numpy")
     expected = getattr(spec, name)(*args)
@@ -76,7 +76,7 @@ def agree(fast, name, args, dtype, spec=None, scale=0.0):
     assert len(actual) == len(expected), name
     for i, (a, e) in enumerate(zip(actual, expected)):
         if np.asarray(e).dtype.kind == "f":
-            assert_agree(a, e, dtype, f"{name} output {i}", scale)
+            assert_agree(a, e, dtype, f"{name} output {i}", scale[i] if isinstance(scale, tuple) else scale)
         else:
             np.testing.assert_array_equal(a, e, err_msg=f"{name} output {i}")
     return actual

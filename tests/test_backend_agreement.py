@@ -36,7 +36,10 @@ def conv_case(fast, rng, dtype, n, c, h, w, f, hh, ww, stride, pad):
     b = rng.standard_normal(f).astype(dtype)
     out = agree_with_spec(fast, "conv_forward", (x, wt, b, stride, pad), dtype)[0]
     dout = rng.standard_normal(out.shape).astype(dtype)
-    agree_with_spec(fast, "conv_backward", (dout, x, wt, stride, pad), dtype)
+    # db is a sum of N * H' * W' upstream values: two summation orders differ by rounding of
+    # their size, which for a sum that nearly cancels is far more than of the sum itself
+    db_terms = float(np.abs(dout).sum(axis=(0, 2, 3)).max())
+    agree_with_spec(fast, "conv_backward", (dout, x, wt, stride, pad), dtype, scale=(0.0, 0.0, db_terms))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
