@@ -127,6 +127,11 @@ def _size(rng, low, high):
 
 
 # ---------------------------------------------------------------- assignment 1
+def _each(make, branches):
+    """A cover (see Case): make(rng, branch) for every branch, from one generator."""
+    return lambda rng: [make(rng, branch) for branch in branches]
+
+
 def _distances(rng):
     d = _size(rng, 3, 12)
     X, X_train = 10 * rng.random((_size(rng, 2, 9), d)), 10 * rng.random((_size(rng, 2, 9), d))
@@ -274,10 +279,6 @@ def _fc_hooks(rng, branch=None):
 FC_HOOKS = ((1, 0), (0, 1), (1, 1))  # (batch norm, dropout)
 
 
-def _fc_all_hooks(rng):
-    return [_fc_hooks(rng, branch) for branch in range(len(FC_HOOKS))]
-
-
 def _fc_names(inputs):
     return sorted(k for k in inputs if FC_PARAM.fullmatch(k))
 
@@ -308,10 +309,6 @@ def _fc_init(rng, batchnorm=None):
             "num_classes": _size(rng, 2, 10), "weight_scale": float(10 ** rng.uniform(-3, -1)),
             "seed": int(rng.integers(2 ** 31)),
             "batchnorm": int(rng.integers(2)) if batchnorm is None else batchnorm}
-
-
-def _fc_init_both(rng):
-    return [_fc_init(rng, batchnorm) for batchnorm in (0, 1)]
 
 
 def _fc_init_names(inputs):
@@ -454,14 +451,6 @@ def _gn_forward_reference(x, gamma, beta, G, eps):
     return layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": eps})[0]
 
 
-def _groupnorm_kinds(rng):
-    return [_groupnorm(rng, kind) for kind in range(3)]
-
-
-def _groupnorm_cache_kinds(rng):
-    return [_groupnorm_cache(rng, kind) for kind in range(3)]
-
-
 def _groupnorm_cache(rng, kind=None):
     inputs = _groupnorm(rng, kind)
     x, G, eps = inputs["x"], inputs["G"], inputs["eps"]
@@ -501,10 +490,6 @@ def _conv(rng, geometry=None):
     w, b = _normal(rng, k, c, f, f), _normal(rng, k)
     out_shape = (n, k, (h - f + 2 * pad) // stride + 1, (w_ - f + 2 * pad) // stride + 1)
     return {"x": x, "w": w, "b": b, "stride": stride, "pad": pad, "dout": _normal(rng, *out_shape)}
-
-
-def _conv_every_geometry(rng):
-    return [_conv(rng, geometry) for geometry in range(len(CONV_GEOMETRIES))]
 
 
 def _conv_forward_reference(x, w, b, stride, pad, dout):
@@ -605,10 +590,6 @@ def _pool(rng, geometry=None):
         x = np.round(x)  # ties, in overlapping windows
     out_shape = x.shape[:2] + ((h - ph) // stride + 1, (w - pw) // stride + 1)
     return {"x": x, "pool_height": ph, "pool_width": pw, "stride": stride, "dout": _normal(rng, *out_shape)}
-
-
-def _pool_every_geometry(rng):
-    return [_pool(rng, geometry) for geometry in range(len(POOL_GEOMETRIES))]
 
 
 def _pool_forward_reference(x, pool_height, pool_width, stride, dout):
@@ -897,11 +878,12 @@ CASES = {
         "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
                                                    ["loss", "dW1", "db1", "dW2", "db2", "scores"], examples="X"),
                                WITHHOLD["two-layer"]),
-        "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"], cover=_fc_init_both),
+        "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"],
+                             cover=_each(_fc_init, (0, 1))),
         "test-fc-loss": Case(_fc_plain, matches(_fc_reference, _fc_answer_names, examples="X"), WITHHOLD["two-layer"]),
         # atol: a bias just before batch norm has gradient 0, which rounding makes about 1e-17
         "test-fc-hooks": Case(_fc_hooks, matches(_fc_reference, _fc_answer_names, examples="X", atol=1e-12),
-                              WITHHOLD["two-layer"], cover=_fc_all_hooks),
+                              WITHHOLD["two-layer"], cover=_each(_fc_hooks, range(len(FC_HOOKS)))),
         # each rule on its own (the others are withheld too: Adam with beta1 = 0 is nearly RMSProp)
         "test-momentum": Case(_updates, matches(_after_steps(optim.sgd_momentum), ["w"]), WITHHOLD["updates"],
                               float32=True),
@@ -925,9 +907,9 @@ CASES = {
         "test-sbn-backward": Case(_spatial_bn_cache, matches(_sbn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
                                   WITHHOLD["batchnorm"], float32=True),
         "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True,
-                                cover=_groupnorm_kinds),
+                                cover=_each(_groupnorm, range(3))),
         "test-gn-backward": Case(_groupnorm_cache, matches(_gn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                 WITHHOLD["batchnorm"], float32=True, cover=_groupnorm_cache_kinds),
+                                 WITHHOLD["batchnorm"], float32=True, cover=_each(_groupnorm_cache, range(3))),
         "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
                              WITHHOLD["dropout"], float32=True),
     },
@@ -942,13 +924,13 @@ CASES = {
                                                                            "parameters)"], 1e-12),
                                    WITHHOLD["network"]),
         "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv"],
-                                  float32=True, cover=_conv_every_geometry),
+                                  float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES)))),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
-                                   WITHHOLD["conv"], float32=True, cover=_conv_every_geometry),
+                                   WITHHOLD["conv"], float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES)))),
         "test-pool-forward": Case(_pool, matches(_pool_forward_reference, ["out"], 1e-12), WITHHOLD["pool"],
-                                  float32=True, cover=_pool_every_geometry),
+                                  float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES)))),
         "test-pool-backward": Case(_pool, matches(_pool_backward_reference, ["dx"], 1e-12), WITHHOLD["pool"],
-                                   float32=True, cover=_pool_every_geometry),
+                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES)))),
         "test-convnet-init": Case(_convnet_init, initialised(lambda inputs: CONVNET_PARAMS, _convnet_made),
                                    WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",

@@ -2,8 +2,9 @@
 
 Rules kept throughout: parallel loops run over independent outputs (image planes, matrix rows, column
 blocks) so no two threads write one element; matrix products go to BLAS from plain Python, or from
-inside a prange only while BLAS is held to one thread (the convolution's per-image GEMMs); rows are sliced before they are indexed; accumulators live in the array's dtype, and
-sums that decide a loss are finished by NumPy's pairwise summation.
+inside a prange only while BLAS is held to one thread (the convolution's per-image GEMMs); rows are
+sliced before they are indexed; accumulators live in the array's dtype, and sums that decide a loss
+are finished by NumPy's pairwise summation.
 """
 import threading
 
