@@ -177,14 +177,19 @@ def _repeated_draws(params, weights):
     or shape: two independent draws share (almost) no value."""
     for i, first in enumerate(weights):
         for second in weights[i + 1:]:
-            a, b = params[first].ravel(), params[second].ravel()
-            a, b = a[a != 0], b[b != 0]
-            shared = np.count_nonzero(np.isin(a, b)) if a.size and b.size else 0
-            if shared > max(4, 0.05 * min(a.size, b.size)):
+            shared = _shared_values(params[first], params[second])
+            if shared > max(4, 0.05 * min(params[first].size, params[second].size)):
                 return [f"{second} repeats {shared} of the numbers of {first}: make one generator before "
                         f"drawing and draw every array from it (a generator made again for each array repeats "
                         f"its numbers, so the layers' weights would not be independent)"]
     return []
+
+
+def _shared_values(a, b):
+    """How many nonzero numbers of a also occur in b, in any place (independent draws: almost none)."""
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    a, b = a[a != 0], b[b != 0]
+    return np.count_nonzero(np.isin(a, b)) if a.size and b.size else 0
 
 
 def _spread_problems(name, value, weight_scale):
@@ -217,13 +222,14 @@ def _spread_problems(name, value, weight_scale):
 
 def seeding_problems(first, again, other):
     """first and again made with one seed must be equal; other, made with the next seed, must have
-    other weights."""
+    other weights: sharing (almost) none of first's numbers."""
     same = [name for name in first if not np.array_equal(np.asarray(first[name]), np.asarray(again.get(name)))]
     if same:
         return [f"the same seed gave different {', '.join(same)}: draw every number from "
                 f"np.random.default_rng(seed), not from np.random or a generator without the seed"]
-    equal = [name for name in first if name.startswith("W")
-             and np.array_equal(np.asarray(first[name]), np.asarray(other.get(name)))]
+    # the next seed must draw other numbers, not the same ones moved about or nudged
+    equal = [name for name in first if name.startswith("W") and np.size(first[name])
+             and _shared_values(first[name], other.get(name, ())) > max(4, 0.05 * np.size(first[name]))]
     if equal:
         return [f"two different seeds gave the same {', '.join(equal)}: draw from np.random.default_rng(seed) "
                 f"with the seed given, not a fixed one"]

@@ -178,6 +178,10 @@ def test_the_seed_must_be_obeyed(rng):
     assert "the same seed gave different W1, W2" in checks.seeding_problems(
         first, _initial(np.random.default_rng(5)), _initial(np.random.default_rng(1)))[0]
     assert "two different seeds gave the same W1, W2" in checks.seeding_problems(first, first, first)[0]
+    swapped = {k: v.copy() for k, v in first.items()}  # a fixed draw that the seed only reorders
+    swapped["W2"].flat[[0, 1]] = swapped["W2"].flat[[1, 0]]
+    swapped["W1"] = swapped["W1"][::-1].copy()
+    assert "two different seeds gave the same W1, W2" in checks.seeding_problems(first, first, swapped)[0]
     with pytest.raises(AssertionError, match="same seed gave different"):
         checks.check_seeding("net", first, _initial(rng), _initial(rng))
 
