@@ -1,7 +1,7 @@
 """course-grade: release assignments and autograde submissions.
 
     course-grade release                         # assignments/ from solutions/
-    course-grade check-release                   # exit 1 if assignments/ is out of sync
+    course-grade check-release                   # exit 1 if assignments/ (or the guide data) is out of sync
     course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
     course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
                                                  # per student) into course/submitted/ first
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import certs, grading, release
 from .cluster import ClusterError
+from .guide_release import GuideError
 
 
 def main(argv=None):
@@ -80,12 +81,16 @@ def main(argv=None):
         print("\n".join(str(p) for p in paths))
         print(f"keep {Path(args.folder) / certs.CA_KEY} off the cluster; see the README's \"Grading on a Dask cluster\"")
         return 0
-    if args.command == "release":
-        for name in release.release_all(args.solutions, args.assignments):
-            print(f"released {name} -> {Path(args.assignments) / name}")
-        return 0
-    if args.command == "check-release":
-        diffs = release.differences(args.solutions, args.assignments)
+    if args.command in ("release", "check-release"):
+        try:
+            if args.command == "release":
+                for name in release.release_all(args.solutions, args.assignments):
+                    print(f"released {name} -> {Path(args.assignments) / name}")
+                return 0
+            diffs = release.differences(args.solutions, args.assignments)
+        except GuideError as err:
+            print(f"course-grade: {err}", file=sys.stderr)
+            return 1
         print("\n".join(diffs) if diffs else "assignments/ is in sync with solutions/")
         return 1 if diffs else 0
     if args.tls and not (args.scheduler or "").startswith("tls://"):

@@ -48,6 +48,11 @@ class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message holds the end of its log."""
 
 
+# files of solutions/<name>/ that are not part of the assignment nbgrader releases and grades:
+# the learners' guide reaches them through course_lib (autograder.guide_release), never a jail
+NOT_RELEASED = ("guide.toml",)
+
+
 def notebooks(folder):
     return sorted(Path(folder).glob("*.ipynb"))
 
@@ -87,13 +92,13 @@ def prepare(course, solution_folder):
     write_config(course)
     source = course / "source" / name
     stamp = course / f".source-{name}.sha256"
-    wanted = tree_hash(solution_folder)
+    wanted = tree_hash(solution_folder, ignore=NOT_RELEASED)
     if source.exists() and stamp.exists() and stamp.read_text() == wanted:
         return course
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(solution_folder, source, ignore=shutil.ignore_patterns(".ipynb_checkpoints",
-                                                                           "__pycache__"))
+                                                                           "__pycache__", *NOT_RELEASED))
     run_nbgrader(course, "generate_assignment", name, "--force")
     stamp.write_text(wanted)
     return course

@@ -6,6 +6,11 @@ could run every kernel again on the CPU through Numba's simulator, is left out e
 An edition is what the decisive process of a test imports as `course_lib`: the student's code can
 reach the library's other parts, in any spelling, and still cannot reach the answer key.
 
+Neither an edition nor the notebook's copy of the library (`notebook_library`) holds the learners'
+guide data (`NOT_IN_JAILS`): its walkthroughs are the instructor's answers, which a student's code
+could otherwise read, or run, in a jail. Both are made by `_copy`, the one place a jail's library
+comes from, and autograder.sandbox refuses any other library folder that holds it.
+
 Withheld names are "path/in/course_lib.py:qualified.name", e.g. "classifiers/linear.py:svm_loss_naive"
 or "classifiers/linear.py:LinearClassifier.train".
 """
@@ -24,6 +29,16 @@ NO_CUDA = '''"""Not part of a grading edition: the cuda backend is unavailable w
 def unavailable_reason():
     return "the cuda backend is not available while grading; use the numpy or numba backend"
 '''
+
+
+# what no jail's copy of the library holds: the learners' guide data (course_lib.guide.DATA), whose
+# walkthroughs are the instructor's answers
+NOT_IN_JAILS = ("guide_data",)
+
+
+def jail_safe(library):
+    """Whether a library folder holds none of NOT_IN_JAILS (autograder.sandbox checks it)."""
+    return not any((Path(library) / name).exists() for name in NOT_IN_JAILS)
 
 
 class EditionError(ValueError):
@@ -81,19 +96,33 @@ def fingerprint(withheld):
 def build(folder, withheld):
     """Make folder/course_lib the edition without `withheld`; reuse it if it is up to date.
     Returns (the course_lib folder, True if it was (re)built)."""
+    files = _by_file(withheld)
+
+    def edit(staging):
+        (staging / "kernels" / "cuda_kernels.py").write_text(NO_CUDA)
+        for path, names in files.items():
+            module = "course_lib." + path.removesuffix(".py").replace("/", ".")
+            (staging / path).write_text(_edited((LIBRARY / path).read_text(), names, module))
+    return _copy(folder, fingerprint(withheld), edit)
+
+
+def notebook_library(folder):
+    """Make folder/course_lib the library a notebook's jail gets: all of it (cuda backend
+    included, nothing withheld) but NOT_IN_JAILS; reuse it if it is up to date.
+    Returns (the course_lib folder, True if it was (re)built)."""
+    return _copy(folder, "notebook " + fingerprint(()), lambda staging: None)
+
+
+def _copy(folder, wanted, edit):
+    """folder/course_lib: a copy of the library without NOT_IN_JAILS, then edit(copy)."""
     folder = Path(folder)
     target, stamp = folder / "course_lib", folder / ".fingerprint"
-    wanted = fingerprint(withheld)
-    if target.is_dir() and stamp.exists() and stamp.read_text() == wanted:
+    if target.is_dir() and stamp.exists() and stamp.read_text() == wanted and jail_safe(target):
         return target, False
-    files = _by_file(withheld)
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".building-")) / "course_lib"
-    shutil.copytree(LIBRARY, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (staging / "kernels" / "cuda_kernels.py").write_text(NO_CUDA)
-    for path, names in files.items():
-        module = "course_lib." + path.removesuffix(".py").replace("/", ".")
-        (staging / path).write_text(_edited((LIBRARY / path).read_text(), names, module))
+    shutil.copytree(LIBRARY, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_IN_JAILS))
+    edit(staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     shutil.rmtree(staging.parent, ignore_errors=True)

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import guide_release
 from .course import notebooks, prepare
 
 
@@ -43,18 +44,25 @@ def generate(solution_folder, out_folder):
     return out_folder
 
 
-def release_all(solutions="solutions", assignments="assignments"):
-    """Regenerate every assignments/<name>/ from solutions/<name>/; returns the names."""
+def release_all(solutions="solutions", assignments="assignments", guide_data=None):
+    """Regenerate every assignments/<name>/ from solutions/<name>/, and the learners' guide data
+    (course_lib/guide_data, see autograder.guide_release; checked first: a missing or malformed
+    guide stops the release before anything is written); returns the names."""
+    folders = assignment_folders(solutions)
+    guide_release.build_all(folders)
     names = []
-    for folder in assignment_folders(solutions):
+    for folder in folders:
         generate(folder, Path(assignments) / folder.name)
         names.append(folder.name)
+    guide_release.write_all(folders, guide_data or guide_release.default_folder(solutions))
     return names
 
 
-def differences(solutions="solutions", assignments="assignments"):
-    """Files that differ between a fresh release and the committed assignments/ (empty: in sync)."""
-    found = []
+def differences(solutions="solutions", assignments="assignments", guide_data=None):
+    """Files that differ between a fresh release and the committed assignments/ and guide data
+    (empty: in sync). A guide that cannot be released raises guide_release.GuideError."""
+    found = guide_release.differences(assignment_folders(solutions),
+                                      guide_data or guide_release.default_folder(solutions))
     with tempfile.TemporaryDirectory(prefix="sync-") as tmp:
         for folder in assignment_folders(solutions):
             fresh = generate(folder, Path(tmp) / folder.name)

@@ -42,6 +42,7 @@ from .submission import assemble, extract_notebooks, hidden_code, phase_cells
 from .uids import Uid
 
 JAIL_FAILED = 97
+NOTEBOOK = "notebook"  # the notebook's library and Numba cache (test grade ids start with "test-")
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 RUNNER_MEMORY = 4 << 30  # the notebook runner is outside the submission's cgroup: bounded on its own
 NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
@@ -65,6 +66,9 @@ def case_rng(job, grade_id, content):
 def prepare_editions(course, assignment):
     """Build (or reuse) the grading edition of every test of the assignment; an edition that had
     to be rebuilt loses its Numba cache. Done by the main process before any worker starts."""
+    _, rebuilt = edition.notebook_library(Path(course) / "editions" / assignment / NOTEBOOK)
+    if rebuilt:
+        shutil.rmtree(Path(course) / "numba-cache" / assignment / NOTEBOOK, ignore_errors=True)
     for gid, case in CASES.get(assignment, {}).items():
         _, rebuilt = edition.build(Path(course) / "editions" / assignment / gid, case.withhold)
         if rebuilt:
@@ -108,10 +112,15 @@ def check_instructor(course, job):
 
 def library_folders(job, gid=None):
     """(the course_lib folder a jail gets, its Numba cache folder on the host). The notebook runs
-    with the full library; a decisive test with its grading edition (see prepare_editions)."""
+    with the full library but the learners' guide data (edition.notebook_library, made by
+    prepare_editions); a decisive test with its grading edition."""
     course = Path(job.course)
     if gid is None:
-        return Path(edition.LIBRARY), course / "numba-cache" / job.assignment / "notebook"
+        lib, rebuilt = edition.notebook_library(course / "editions" / job.assignment / NOTEBOOK)
+        cache = course / "numba-cache" / job.assignment / NOTEBOOK
+        if rebuilt:  # not prepared (a lone grade_submission): its cache was for another copy
+            shutil.rmtree(cache, ignore_errors=True)
+        return lib, cache
     return (course / "editions" / job.assignment / gid / "course_lib",
             course / "numba-cache" / job.assignment / gid)
 

@@ -1,0 +1,200 @@
+"""Hints and walkthroughs for learners working on their own.
+
+Below every exercise of a notebook, `guide.show("02_svm", "naive")` shows two buttons:
+
+* **hints**, revealed one at a time ("Show hint 1 of 3", then the next); the last one stops short
+  of the answer;
+* a **walkthrough** (the reasoning, then the instructor's code), shown only when asked for twice:
+  "I have tried: show the walkthrough", then "Show it". Once the learner's own check of the
+  exercise has passed (`mark_passed(assignment, grade_id)`, a hook for the course's checks), it
+  opens at the first click.
+
+The data comes from `course_lib/guide_data/<assignment>.json`, which `course-grade release`
+generates from `solutions/<assignment>/guide.toml` and the instructor's answer cells. The
+grader's jails get the library without that folder (the walkthroughs hold the answers): there,
+and wherever the data is missing, `show` prints a one-line note instead. Nothing here raises in
+a notebook.
+"""
+import json
+import weakref
+from importlib import resources
+
+DATA = "guide_data"  # the folder in course_lib; autograder.edition keeps it out of every jail
+CONFIRM = ("The walkthrough shows the full solution. Reading it before you have really tried "
+           "takes the exercise away from you: are you sure?")
+
+_passed = set()  # (assignment, grade_id) whose own check passed in this kernel
+_live = []  # weak references to the exercise guides shown, to unlock them on mark_passed
+
+
+def load(assignment):
+    """The guide data of an assignment (a dict), or None where it is not available."""
+    try:
+        text = resources.files("course_lib").joinpath(DATA, f"{assignment}.json").read_text("utf-8")
+        data = json.loads(text)
+    except Exception:  # noqa: BLE001 - missing folder or file, unreadable: no guide, no error
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("exercises"), dict) else None
+
+
+def exercise(assignment, grade_id):
+    """{"hints": [...], "walkthrough": markdown, "solution": code} of one exercise, or None."""
+    data = load(assignment)
+    entry = (data or {}).get("exercises", {}).get(grade_id)
+    return entry if isinstance(entry, dict) else None
+
+
+def reading(assignment):
+    """[(title, url), ...]: the lecture notes that go with the notebook."""
+    data = load(assignment) or {}
+    return [(r["title"], r["url"]) for r in data.get("reading", []) if isinstance(r, dict)]
+
+
+def _unavailable(assignment, grade_id):
+    print(f"(Hints and walkthrough for {assignment} / {grade_id} are not available here: "
+          f"this copy of course_lib has no guide data.)")
+
+
+def show(assignment, grade_id):
+    """The hints and the walkthrough of one exercise, as one widget (or a printed note where the
+    data or the widgets are not available)."""
+    try:
+        entry = exercise(assignment, grade_id)
+        if entry is None:
+            return _unavailable(assignment, grade_id)
+        return ExerciseGuide(assignment, grade_id, entry).box
+    except Exception:  # noqa: BLE001 - a guide must never break a notebook
+        return _unavailable(assignment, grade_id)
+
+
+def hints(assignment, grade_id):
+    """Only the hints of one exercise."""
+    try:
+        entry = exercise(assignment, grade_id)
+        if entry is None:
+            return _unavailable(assignment, grade_id)
+        return ExerciseGuide(assignment, grade_id, entry, walkthrough=False).box
+    except Exception:  # noqa: BLE001
+        return _unavailable(assignment, grade_id)
+
+
+def walkthrough(assignment, grade_id):
+    """Only the walkthrough of one exercise (behind its confirmation)."""
+    try:
+        entry = exercise(assignment, grade_id)
+        if entry is None:
+            return _unavailable(assignment, grade_id)
+        return ExerciseGuide(assignment, grade_id, entry, hints=False).box
+    except Exception:  # noqa: BLE001
+        return _unavailable(assignment, grade_id)
+
+
+def mark_passed(assignment, grade_id):
+    """The learner's own check of this exercise passed: its walkthrough opens without the
+    confirmation step, in the guides already shown and in those shown later."""
+    try:
+        _passed.add((assignment, grade_id))
+        for ref in list(_live):
+            guide = ref()
+            if guide is None:
+                _live.remove(ref)
+            elif (guide.assignment, guide.grade_id) == (assignment, grade_id):
+                guide.unlock()
+    except Exception:  # noqa: BLE001 - a hook of the checks: never raise
+        pass
+
+
+def passed(assignment, grade_id):
+    return (assignment, grade_id) in _passed
+
+
+def walkthrough_markdown(entry):
+    """The walkthrough as shown: the reasoning, then the instructor's code."""
+    text = entry.get("walkthrough", "").strip()
+    code = entry.get("solution", "").strip()
+    return f"{text}\n\n**The instructor's solution:**\n\n```python\n{code}\n```\n" if code else text
+
+
+class ExerciseGuide:
+    """The widgets of one exercise. `box` is what the notebook displays; the buttons' actions are
+    methods (`next_hint`, `ask`, `confirm`, `cancel`), so that tests can drive them."""
+
+    def __init__(self, assignment, grade_id, entry, hints=True, walkthrough=True):
+        import ipywidgets as w
+        from IPython.display import Markdown
+        self._markdown = Markdown
+        self.assignment, self.grade_id = assignment, grade_id
+        self.hint_texts = [str(h) for h in entry.get("hints", [])]
+        self.entry = entry
+        self.shown = 0
+        self.opened = False
+        self.hint_button = w.Button(icon="lightbulb-o", layout=w.Layout(width="auto"))
+        self.hint_button.on_click(lambda _: self.next_hint())
+        self.hint_area = w.Output()
+        self.walk_button = w.Button(layout=w.Layout(width="auto"))
+        self.walk_button.on_click(lambda _: self.ask())
+        self.question = w.HTML(f"<i>{CONFIRM}</i>")
+        self.yes = w.Button(description="Show it", button_style="warning")
+        self.no = w.Button(description="Not yet")
+        self.yes.on_click(lambda _: self.confirm())
+        self.no.on_click(lambda _: self.cancel())
+        self.confirm_row = w.HBox([self.question, self.yes, self.no], layout=w.Layout(display="none"))
+        self.walk_area = w.Output()
+        rows = []
+        if hints and self.hint_texts:
+            rows += [self.hint_button, self.hint_area]
+        if walkthrough:
+            rows += [self.walk_button, self.confirm_row, self.walk_area]
+        self.box = w.VBox(rows)
+        self.box.guide = self
+        self._label()
+        _live.append(weakref.ref(self))
+
+    def _label(self):
+        n = len(self.hint_texts)
+        if self.shown < n:
+            self.hint_button.description = f"Show hint {self.shown + 1} of {n}"
+        else:
+            self.hint_button.description = f"All {n} hints shown"
+            self.hint_button.disabled = True
+        if self.opened:
+            self.walk_button.description = "Walkthrough shown below"
+            self.walk_button.disabled = True
+        elif passed(self.assignment, self.grade_id):
+            self.walk_button.description = "Your check passed: show the walkthrough"
+        else:
+            self.walk_button.description = "I have tried: show the walkthrough"
+
+    def next_hint(self):
+        if self.shown < len(self.hint_texts):
+            n = len(self.hint_texts)
+            text = f"**Hint {self.shown + 1} of {n}.** {self.hint_texts[self.shown]}"
+            self.hint_area.append_display_data(self._markdown(text))
+            self.shown += 1
+        self._label()
+
+    def ask(self):
+        """The first click: straight to the walkthrough once the learner's check passed, else the
+        confirmation question."""
+        if self.opened:
+            return
+        if passed(self.assignment, self.grade_id):
+            return self.confirm()
+        self.confirm_row.layout.display = "flex"
+
+    def confirm(self):
+        if not self.opened:
+            self.opened = True
+            self.walk_area.append_display_data(self._markdown(walkthrough_markdown(self.entry)))
+        self.confirm_row.layout.display = "none"
+        self._label()
+
+    def cancel(self):
+        self.confirm_row.layout.display = "none"
+
+    def unlock(self):
+        self._label()
+
+    @property
+    def revealed_hints(self):
+        return self.hint_texts[:self.shown]
