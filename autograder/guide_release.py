@@ -2,6 +2,11 @@
 release` from solutions/<assignment>/guide.toml (hints, walkthroughs, reading) and the
 instructor's answer cells (their code, solution markers removed, appended to the walkthrough).
 
+The notebooks show the guide: a "Reading" cell below the setup cell and, below every answer cell, a
+code cell `guide.show("<assignment>", "<grade id>")` (no nbgrader metadata; ids "guide-reading" and
+"guide-<grade id>"). `python -m autograder.guide_release solutions/<assignment>` writes or updates
+them; the release refuses notebooks whose guide cells are missing or out of date.
+
 Every answer cell of every assignment needs an entry with 2 or 3 hints and a walkthrough; an
 entry for an id that is no answer cell, a missing guide.toml or a bad reading entry is refused
 with the reason (GuideError, every problem at once). The data holds the instructor's code: the
@@ -95,6 +100,11 @@ def build(solution_folder):
         exercises[gid] = {"hints": [h.strip() for h in hints or [] if isinstance(h, str)],
                           "walkthrough": str(entry.get("walkthrough", "")).strip() + "\n",
                           "solution": solution_code(source)}
+    if not problems:
+        for nb_path in notebooks(folder):
+            if nb_path.read_text(encoding="utf-8") != notebook_text(nb_path, guide):
+                problems.append(f"the guide cells of {nb_path} are missing or out of date: run "
+                                f"python -m autograder.guide_release {folder}")
     if problems:
         raise GuideError(f"{name}: {path}:\n  " + "\n  ".join(problems))
     return {"assignment": name, "reading": reading, "exercises": exercises}
@@ -146,3 +156,66 @@ def differences(folders, target):
     found += [f"{p} has no source" for p in sorted(target.glob("*.json")) if p.stem not in texts] \
         if target.exists() else []
     return found
+
+
+# ---------------------------------------------------------------- the notebooks' guide cells
+READING_ID = "guide-reading"
+
+
+def _lines(text):
+    lines = text.split("\n")
+    return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+
+
+def reading_cell(guide):
+    items = "\n".join(f"- [{r['title']}]({r['url']})" for r in guide.get("reading", []))
+    text = ("## Reading\n\nLecture notes that go with this notebook:\n\n" + items + "\n\n"
+            "Working on your own? Below every exercise, **Show hint** reveals one hint at a time, and the "
+            "walkthrough (the reasoning, then a worked solution) opens only when you ask for it and "
+            "confirm. Try first: the hints stop short of the answer, the walkthrough does not.")
+    return {"cell_type": "markdown", "id": READING_ID, "metadata": {}, "source": _lines(text)}
+
+
+def guide_cell(assignment, grade_id):
+    text = ("# Stuck? Hints one at a time; the walkthrough only when you ask for it.\n"
+            f"from course_lib import guide\nguide.show({json.dumps(assignment)}, {json.dumps(grade_id)})")
+    return {"cell_type": "code", "execution_count": None, "id": f"guide-{grade_id}", "metadata": {},
+            "outputs": [], "source": _lines(text)}
+
+
+def notebook_text(nb_path, guide):
+    """The notebook's JSON text with its guide cells as `guide` wants them (idempotent)."""
+    nb_path = Path(nb_path)
+    assignment = nb_path.parent.name
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if not str(c.get("id", "")).startswith("guide-")]
+    out = []
+    for cell in cells:
+        out.append(cell)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") == "setup":
+            out.append(reading_cell(guide))
+        elif cell["cell_type"] == "code" and meta.get("solution") and not meta.get("grade"):
+            out.append(guide_cell(assignment, meta["grade_id"]))
+    nb["cells"] = out
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def sync_notebooks(folder):
+    """Write the guide cells into every notebook of a solutions/<assignment> folder."""
+    guide = tomllib.loads((Path(folder) / GUIDE).read_text(encoding="utf-8"))
+    for nb_path in notebooks(folder):
+        text = notebook_text(nb_path, guide)
+        if nb_path.read_text(encoding="utf-8") != text:
+            nb_path.write_text(text, encoding="utf-8")
+            print(f"updated the guide cells of {nb_path}")
+
+
+if __name__ == "__main__":
+    import sys
+    for arg in sys.argv[1:] or ["--help"]:
+        if arg.startswith("-"):
+            print("python -m autograder.guide_release solutions/<assignment>...: write the guide cells "
+                  "(Reading, guide.show below each answer cell) into the notebooks")
+            raise SystemExit(0)
+        sync_notebooks(arg)

@@ -52,7 +52,7 @@ def reading(assignment):
 
 def _unavailable(assignment, grade_id):
     print(f"(Hints and walkthrough for {assignment} / {grade_id} are not available here: "
-          f"this copy of course_lib has no guide data.)")
+          f"this copy of course_lib has no guide data for them.)")
 
 
 def show(assignment, grade_id):
