@@ -84,6 +84,7 @@ def lab(tmp_path_factory):
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(ASSIGNMENTS / "06_convnets" / "06_convnets.ipynb", root / "06_convnets.ipynb")
+    shutil.copy(ASSIGNMENTS / "02_svm" / "02_svm.ipynb", root / "02_svm.ipynb")  # the learners' guide
     for file, (name, version) in PANELS.items():
         nb = panel_notebook(solved(name) if version == "solved" else blank(name))
         (root / f"{file}.ipynb").write_text(json.dumps(nb))
@@ -317,3 +318,29 @@ def test_class_visualization_panel_finds_the_class(run_all):
     assert "score of 7" in status and "the network's choice: 7" in status, status
     page.wait_for_timeout(500)
     _shoot(page, "07_network_visualization")
+
+
+def test_the_guide_shows_hints_one_at_a_time_and_the_walkthrough_after_confirmation(run_all):
+    """02's release as a learner opens it: Run All stops at the first check (nothing is written
+    yet), after the first exercise's guide has been drawn."""
+    page = run_all("02_svm.ipynb")
+    solution = "The instructor's solution"
+    first = page.locator("button.widget-button", has_text="Show hint 1 of 3").first
+    first.wait_for(timeout=120_000)
+    first.click()
+    page.get_by_text("Hint 1 of 3.").first.wait_for(timeout=30_000)
+    page.locator("button.widget-button", has_text="Show hint 2 of 3").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Hint 2 of 3.").count() == 0 and page.get_by_text(solution).count() == 0
+    _click(page, "I have tried: show the walkthrough")
+    show = page.locator("button.widget-button", has_text=re.compile(r"^Show it$")).first
+    show.wait_for(state="visible", timeout=30_000)
+    assert page.get_by_text(solution).count() == 0, "the walkthrough waits for the confirmation"
+    show.click()
+    page.get_by_text(solution).first.wait_for(timeout=30_000)
+    shown = page.locator(".jp-RenderedMarkdown", has_text=solution).first.text_content()
+    assert "A sample that violates" in shown and "dW[:, y[i]] -= X[i]" in shown
+    assert "### BEGIN SOLUTION" not in shown
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    box = page.locator(".widget-vbox", has=page.locator("button.widget-button", has_text="Show hint")).first
+    box.scroll_into_view_if_needed()
+    box.screenshot(path=str(SHOTS / "guide.png"))
