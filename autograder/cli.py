@@ -91,7 +91,7 @@ def main(argv=None):
         except GuideError as err:
             print(f"course-grade: {err}", file=sys.stderr)
             return 1
-        print("\n".join(diffs) if diffs else "assignments/ is in sync with solutions/")
+        print("\n".join(diffs) if diffs else "assignments/ and the guide data are in sync with solutions/")
         return 1 if diffs else 0
     if args.tls and not (args.scheduler or "").startswith("tls://"):
         parser.error("--tls is for --scheduler tls://HOST:PORT (a --scheduler local cluster makes its own key)")
