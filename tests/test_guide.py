@@ -351,3 +351,16 @@ def test_code_in_a_jail_finds_no_walkthrough(tmp_path, which, monkeypatch):
         return
     assert "data None" in lines and "found []" in lines
     assert any("not available here" in line for line in lines)
+
+
+def test_a_new_hint_rebuilds_no_edition_and_regrades_nothing(tmp_path, monkeypatch):
+    """Editions, the notebook's library, the instructor check and a cluster worker's version are
+    keyed on edition.fingerprint, which leaves out the guide data (no jail has it)."""
+    library = tmp_path / "course_lib"
+    shutil.copytree(edition.LIBRARY, library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(edition, "LIBRARY", library)
+    before = edition.fingerprint(())
+    (library / guide.DATA / "02_svm.json").write_text("{}")
+    assert edition.fingerprint(()) == before
+    (library / "layers.py").write_text((library / "layers.py").read_text() + "\n# changed\n")
+    assert edition.fingerprint(()) != before
