@@ -112,6 +112,25 @@ def write_selfcheck(solution_folder, release_folder, target):
     return path
 
 
+def selfcheck_differences(solutions="solutions", assignments="assignments", selfcheck=None):
+    """The self-check data that differs from what solutions/ and the committed assignments/ make
+    (empty: in sync); quick, without nbgrader (`differences` also checks assignments/ itself)."""
+    found = []
+    selfcheck = Path(selfcheck) if selfcheck else selfcheck_folder(solutions)
+    with tempfile.TemporaryDirectory(prefix="selfcheck-") as tmp:
+        for folder in assignment_folders(solutions):
+            fresh = write_selfcheck(folder, Path(assignments) / folder.name, tmp)
+            committed = selfcheck / fresh.name
+            if not committed.exists():
+                found.append(f"{committed} is missing")
+            elif committed.read_bytes() != fresh.read_bytes():
+                found.append(f"{committed} differs")
+    released = {p.name for p in assignment_folders(solutions)}
+    found += [f"{p} has no source in {solutions}" for p in sorted(selfcheck.glob("*.json"))
+              if p.stem not in released] if selfcheck.exists() else []
+    return found
+
+
 def release_all(solutions="solutions", assignments="assignments", selfcheck=None):
     """Regenerate every assignments/<name>/ from solutions/<name>/, and its self-check data in
     selfcheck (default: course_lib/selfcheck/ beside solutions/); returns the names."""
