@@ -242,7 +242,7 @@ def test_check_the_release_as_a_learner_has_it(tmp_path):
 @pytest.mark.slow
 def test_self_check_in_a_notebook_cell(tmp_path):
     from nbclient import NotebookClient
-    nb = nbformat.from_dict(solved("01_knn", broken=("no-loops",)))
+    nb = nbformat.reads(json.dumps(solved("01_knn", broken=("no-loops",))), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("checks.self_check()"))
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
