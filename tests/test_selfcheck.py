@@ -189,6 +189,17 @@ def test_answers_that_call_the_withheld_library_fail_as_in_the_grader(main_modul
     assert linear.svm_loss_vectorized(W, X, y, 0.0)[0] == pytest.approx(1.0)
 
 
+def test_a_function_that_never_returns_is_stopped_as_in_the_grader():
+    test = next(t for t in selfcheck.load("04_fc_nets")["tests"] if t["grade_id"] == "test-momentum")
+    ns = {}
+    exec("import numpy as np\nfrom course_lib import checks\n"
+         "def sgd_momentum(w, dw, config=None):\n    while True:\n        pass\n", ns)
+    problems, note = selfcheck.run_decisive("04_fc_nets", test, ns, np.random.default_rng(0), seconds=0.5)
+    assert problems == ["no answers: the grader's run of this test ran out of time"]
+    assert "longer than 0.5 s" in note
+    assert sorted(ns) == ["__builtins__", "checks", "np", "sgd_momentum"]  # as it was
+
+
 # ---------------------------------------------------------------- course-lib check, end to end
 def _check(tmp_path, capsys, nb, name="01_knn"):
     path = tmp_path / f"{name}.ipynb"

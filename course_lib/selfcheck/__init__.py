@@ -248,6 +248,30 @@ def _withheld(entries, ns):
             setattr(owner, attr, raw)
 
 
+class _OutOfTime(BaseException):
+    """A check ran past its time (a BaseException: the learner's `except Exception` lets it by)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Stops the code inside after `seconds` where the platform allows (SIGALRM, main thread)."""
+    import signal
+    import threading
+    if not seconds or not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _OutOfTime()
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _builtin_name(error):
     """As autograder.harness hands it over: a built-in exception's name, else a neutral word."""
     import builtins
@@ -277,15 +301,24 @@ def _code(text):
         return text
 
 
-def run_visible(test, ns):
+# a visible test cell run again by self_check(): the grader allows 30 s a cell by default; this
+# only keeps a loop from hanging the check, on whatever machine the learner has
+VISIBLE_SECONDS = 120
+
+
+def run_visible(test, ns, seconds=VISIBLE_SECONDS):
     """(passed, why, note): the visible test cell run in ns, judged by nbgrader's rule as
     autograder.submission.cell_passed words it; ns is left as it was."""
-    with _namespace_kept(ns), _captured() as (_, err):
-        try:
-            exec(compile(_code(test["visible"]), f"<test cell {test['grade_id']}>", "exec"), ns)
-        except Exception as error:  # noqa: BLE001 - the cell's own failure is what is reported
-            return False, f"raised {type(error).__name__[:60]}: {str(error)[:200]}", _note(error)
-        stderr = err.getvalue()
+    try:
+        with _namespace_kept(ns), _captured() as (_, err), _time_limit(seconds):
+            try:
+                exec(compile(_code(test["visible"]), f"<test cell {test['grade_id']}>", "exec"), ns)
+            except Exception as error:  # noqa: BLE001 - the cell's own failure is what is reported
+                return False, f"raised {type(error).__name__[:60]}: {str(error)[:200]}", _note(error)
+            stderr = err.getvalue()
+    except _OutOfTime:
+        return False, "ran longer than the cell time limit and was interrupted", \
+            f"the test cell ran longer than {seconds:g} s here"
     if stderr:
         return False, "wrote to stderr", stderr.strip().splitlines()[-1][:300] if stderr.strip() else ""
     return True, "", ""
@@ -304,7 +337,11 @@ def _inputs(config, float32):
     return values
 
 
-def run_decisive(assignment, test, ns, rng):
+# the grader's decisive run of one test gets the cell time limit (30 s by default) and 30 s more
+DECISIVE_SECONDS = 60
+
+
+def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS):
     """(problems, note): test's hidden code run in ns on the grader's fresh inputs, judged by the
     grader's own comparison (autograder.cases.decided)."""
     import numpy as np
@@ -328,11 +365,14 @@ def run_decisive(assignment, test, ns, rng):
     kept = course_lib.checks.answer
     course_lib.checks.answer = answer
     try:
-        with _namespace_kept(ns), _withheld(case.withhold, ns), _captured():
+        with _namespace_kept(ns), _withheld(case.withhold, ns), _captured(), _time_limit(seconds):
             try:
                 exec(compile(test["hidden"], f"<hidden test {gid}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the learner's failure is the result
                 reply["error"], note = _builtin_name(error), _note(error)
+    except _OutOfTime:  # the grader's words (autograder.worker.decide)
+        return ["no answers: the grader's run of this test ran out of time"], \
+            f"it ran longer than {seconds:g} s on the grader's inputs (the grader allows about as long)"
     finally:
         course_lib.checks.answer = kept
     arrays = {}
@@ -489,7 +529,8 @@ def check_notebook(path, seed=None, timeout=600, kernel_name=None, log=None):
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name or data["kernelspec"].get("name", "python3"),
                             allow_errors=True, resources={"metadata": {"path": str(path.resolve().parent)}})
     started, seconds, died = time.perf_counter(), {}, None
-    with client.setup_kernel():
+    import subprocess
+    with client.setup_kernel(stderr=subprocess.DEVNULL):  # the kernel's own log lines are not the learner's
         try:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
@@ -534,7 +575,7 @@ def main(argv=None):
     try:
         report = check_notebook(args.notebook, args.seed, args.timeout, args.kernel,
                                 log=lambda s: print(s, flush=True))
-    except SelfCheckError as err:
+    except (SelfCheckError, RuntimeError) as err:
         print(f"course-lib check: {err}", file=sys.stderr)
         return 1
     print(report.text())
