@@ -189,6 +189,22 @@ def test_answers_that_call_the_withheld_library_fail_as_in_the_grader(main_modul
     assert linear.svm_loss_vectorized(W, X, y, 0.0)[0] == pytest.approx(1.0)
 
 
+def test_a_name_only_an_explanation_cell_binds_is_not_there_as_in_the_grader(main_module_kept):
+    """The grader's run of a test has the setup and answer cells above it, not the notebook's other
+    cells: an answer that reads a variable one of those made fails there, and here."""
+    nb = solved("01_knn")
+    for cell in nb["cells"]:
+        if grade_id(cell) == "two-loops":
+            cell["source"] = "def compute_distances_two_loops(X, X_train):\n    return dists[:len(X), :len(X_train)]\n"
+    ns = _namespace(nb)
+    ns["dists"] = np.zeros((100, 100))  # as an explanation cell of 01_knn leaves it
+    assert "dists" in selfcheck.names_not_run(selfcheck.load("01_knn"), "test-two-loops")
+    report = selfcheck.check_namespace("01_knn", ns, visible={"test-two-loops": (True, "")}, only=("test-two-loops",))
+    assert report.results[0].problems == ["raised NameError on the grader's inputs"]
+    assert "name 'dists' is not defined" in report.results[0].note
+    assert ns["dists"].shape == (100, 100)  # and it is back
+
+
 def test_a_function_that_never_returns_is_stopped_as_in_the_grader():
     test = next(t for t in selfcheck.load("04_fc_nets")["tests"] if t["grade_id"] == "test-momentum")
     ns = {}

@@ -23,6 +23,7 @@ functions that check, never at import time.
 """
 import contextlib
 import importlib
+import inspect
 import io
 import json
 import re
@@ -324,6 +325,42 @@ def run_visible(test, ns, seconds=VISIBLE_SECONDS):
     return True, "", ""
 
 
+def _bound_names(code):
+    """The names a cell binds at its top level (definitions, imports, assignments, loop targets)."""
+    import ast
+    try:
+        tree = ast.parse(_code(code))
+    except SyntaxError:
+        return set()
+    names, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def names_not_run(data, grade_id):
+    """Names that only cells the grader's decisive run of grade_id does not run bind: the
+    release's other code cells (explanations, plots, test cells) and the answer cells below it.
+    The grader's run has setup and answer cells above the test only (submission.phase_cells)."""
+    above, elsewhere, below = set(), set(), False
+    for cell in data["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        below = below or meta.get("grade_id") == grade_id
+        runs = not below and (meta.get("solution") or (meta.get("locked") and not meta.get("grade")))
+        (above if runs else elsewhere).update(_bound_names(cell["source"]))
+    return elsewhere - above
+
+
 def _inputs(config, float32):
     """The inputs as the grader's harness gives them to compute: through plain arrays (lists
     become arrays), 0-d arrays as Python numbers, float32 copies when asked."""
@@ -341,9 +378,12 @@ def _inputs(config, float32):
 DECISIVE_SECONDS = 60
 
 
-def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS):
+def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), keep=()):
     """(problems, note): test's hidden code run in ns on the grader's fresh inputs, judged by the
-    grader's own comparison (autograder.cases.decided)."""
+    grader's own comparison (autograder.cases.decided). hide: names that are not there in the
+    grader's run (names_not_run), taken out of ns meanwhile unless they hold a function or a class
+    (which the learner's own answer cells may define under the same name) or are in keep (names
+    the learner's answer cells bind)."""
     import numpy as np
 
     import course_lib.checks
@@ -366,6 +406,9 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS):
     course_lib.checks.answer = answer
     try:
         with _namespace_kept(ns), _withheld(case.withhold, ns), _captured(), _time_limit(seconds):
+            for name in set(hide) - set(keep):
+                if name in ns and not (inspect.isfunction(ns[name]) or inspect.isclass(ns[name])):
+                    del ns[name]
             try:
                 exec(compile(test["hidden"], f"<hidden test {gid}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the learner's failure is the result
@@ -386,11 +429,12 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS):
     return decided(case, configurations, reply, arrays), note
 
 
-def check_namespace(assignment, ns, visible=None, seed=None, only=None):
+def check_namespace(assignment, ns, visible=None, seed=None, only=None, keep=()):
     """The Report of assignment's tests on the functions in ns. visible: {grade_id: [passed, why]}
     from a run of the notebook (the CLI); None runs each visible test code in ns instead. seed:
     None, fresh inputs; a number, each test's inputs made by np.random.default_rng(seed). only:
-    the grade ids to check (default: all)."""
+    the grade ids to check (default: all). keep: names the learner's answer cells bind (see
+    run_decisive)."""
     import numpy as np
 
     from autograder.cases import credit
@@ -407,7 +451,8 @@ def check_namespace(assignment, ns, visible=None, seed=None, only=None):
         else:
             passed, why = visible.get(gid, (False, "not run"))
         problems = [] if passed else [f"test cell {why}"]
-        decisive, note = run_decisive(assignment, test, ns, np.random.default_rng(seed))
+        decisive, note = run_decisive(assignment, test, ns, np.random.default_rng(seed),
+                                      hide=names_not_run(data, gid), keep=keep)
         result.problems = problems + decisive
         result.note = note or result.note
         result.earned = credit(test["points"], result.problems)
@@ -415,10 +460,10 @@ def check_namespace(assignment, ns, visible=None, seed=None, only=None):
     return Report(assignment, results, {"checks": time.perf_counter() - started})
 
 
-def kernel_report(assignment, visible=None, seed=None):
+def kernel_report(assignment, visible=None, seed=None, keep=()):
     """check_namespace on the kernel's own namespace, as JSON text after MARK (for the CLI)."""
     from IPython import get_ipython
-    report = check_namespace(assignment, get_ipython().user_ns, visible, seed)
+    report = check_namespace(assignment, get_ipython().user_ns, visible, seed, keep=keep)
     return MARK + json.dumps(report.as_dict())
 
 
@@ -522,8 +567,11 @@ def check_notebook(path, seed=None, timeout=600, kernel_name=None, log=None):
     nb = nbformat.from_dict(notebook_to_run(data, learner))
     visible_cells = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c) in
                      {t["grade_id"] for t in data["tests"]}}
+    keep = sorted({n for c in nb.cells if (c.get("metadata", {}).get("nbgrader") or {}).get("solution")
+                   for n in _bound_names(_source(c))})
     call = (f"from course_lib import selfcheck as __selfcheck\n"
-            f"print(__selfcheck.kernel_report({assignment!r}, __selfcheck.json.loads({{visible!r}}), {seed!r}))")
+            f"print(__selfcheck.kernel_report({assignment!r}, __selfcheck.json.loads({{visible!r}}), {seed!r}, "
+            f"{keep!r}))")
     if log:
         log(f"{path.name} is {assignment}: running it in a fresh kernel (in {path.resolve().parent}), then its checks")
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name or data["kernelspec"].get("name", "python3"),
