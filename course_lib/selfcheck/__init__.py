@@ -416,6 +416,10 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
                 exec(compile(test["hidden"], f"<hidden test {gid}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the learner's failure is the result
                 reply["error"], note = _builtin_name(error), _note(error)
+                if isinstance(error, NameError) and getattr(error, "name", None) in set(hide) - set(keep):
+                    note = (f"{error} in the grader's run: it runs only the setup cells and the answer cells above "
+                            f"this test, and {error.name} is made elsewhere in the notebook; make what your "
+                            f"function needs inside it or in its answer cell")
     except _OutOfTime:  # the grader's words (autograder.worker.decide)
         return ["no answers: the grader's run of this test ran out of time"], \
             f"it ran longer than {seconds:g} s on the grader's inputs (the grader allows about as long)"
