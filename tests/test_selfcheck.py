@@ -76,6 +76,25 @@ def test_a_notebook_is_known_by_its_cells_then_its_name(tmp_path):
         selfcheck.identify(bare, "mine.ipynb")
 
 
+def test_the_notebook_run_is_the_graders(tmp_path):
+    """Answer cells are the learner's, test cells as released, added cells left out, DATASET kept."""
+    nb = solved("01_knn")
+    for cell in nb["cells"]:
+        if grade_id(cell) == "test-two-loops":
+            cell["source"] = "pass  # the learner emptied the test"
+        if grade_id(cell) == "setup":
+            cell["source"] = source(cell).replace('DATASET = "digits"', 'DATASET = "cifar10"')
+    nb["cells"].insert(3, {"cell_type": "code", "id": "mine", "metadata": {}, "outputs": [],
+                           "execution_count": None, "source": "print('added')"})
+    ran = selfcheck.notebook_to_run(selfcheck.load("01_knn"), nb)
+    sources = {grade_id(c): source(c) for c in ran["cells"] if grade_id(c)}
+    assert "compute_distances_two_loops(" in sources["test-two-loops"]
+    assert 'DATASET = "cifar10"' in sources["setup"]
+    assert sources["two-loops"] == next(source(c) for c in nb["cells"] if grade_id(c) == "two-loops")
+    assert not any("print('added')" in source(c) for c in ran["cells"])
+    assert len(ran["cells"]) == len(selfcheck.load("01_knn")["cells"])
+
+
 def test_bad_paths_say_what_is_wrong(tmp_path, capsys):
     (tmp_path / "notes.ipynb").write_text("not json")
     (tmp_path / "mine.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
