@@ -11,6 +11,7 @@ CASES[assignment][grade_id] = Case(make, check, withhold, float32): make(rng) ->
 numbers); check(inputs, outputs) -> list of problems, empty when the answers are right; float32:
 compute also runs on float32 copies of the inputs, and its answers must be float32 and right.
 """
+import builtins
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -65,6 +66,52 @@ def credit(points, problems):
     if not problems:
         return points
     return points * SLIP_SHARE if all(p.startswith(FLOAT64_SLIP) for p in problems) else 0.0
+
+
+NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
+BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
+                  if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+def decided(case, configurations, reply, arrays):
+    """The problems of a decisive run (empty: the answers match): reply["error"], the run's own
+    word for what went wrong (a built-in exception's name, NOT_PLAIN, or None), and arrays, the
+    answers as plain arrays named c{j}.out{i} (c{j}.f32_out{i} on float32 copies of the inputs).
+    The grader (autograder.worker) and the learner's self-check (course_lib.selfcheck) both
+    judge with it, so they give the same messages."""
+    if reply.get("error") == NOT_PLAIN:
+        return ["returned answers that are not plain arrays of numbers"]
+    if reply.get("error"):  # the student's process wrote it: only a built-in name is passed on
+        error = reply["error"] if reply["error"] in BUILTIN_ERRORS else "an exception"
+        return [f"raised {error} on the grader's inputs"]
+    problems = []
+    for j, config in enumerate(configurations):
+        answers, answers32 = (_numbered(arrays, f"c{j}.{prefix}out") for prefix in ("", "f32_"))
+        found = case.check(config, answers) if answers else ["no answers on the grader's inputs were recorded"]
+        if case.float32 and not found:
+            found = case.check_float32(config, answers, answers32)
+        where = f"with {_settings(config)}: " if len(configurations) > 1 else ""
+        problems += [_capped(where + p) for p in found]
+    return problems
+
+
+def _numbered(arrays, prefix):
+    """arrays[prefix + "0"], arrays[prefix + "1"], ... while they exist (in number order)."""
+    found = []
+    while f"{prefix}{len(found)}" in arrays:
+        found.append(arrays[f"{prefix}{len(found)}"])
+    return tuple(found)
+
+
+def _settings(config):
+    """A configuration's numbers, for telling configurations apart in a message."""
+    return ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in config.items() if isinstance(value, (int, float)))
+
+
+def _capped(problem, limit=1000):
+    """A message keeps to a readable length, whatever the answers made of it."""
+    return problem if len(problem) <= limit else problem[:limit] + " [...]"
 
 
 def as_float32(inputs):

@@ -1,7 +1,7 @@
 """course-grade: release assignments and autograde submissions.
 
     course-grade release                         # assignments/ from solutions/
-    course-grade check-release                   # exit 1 if assignments/ (or the guide data) is out of sync
+    course-grade check-release                   # exit 1 if assignments/ (or the self-check or guide data) is out of sync
     course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
     course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
                                                  # per student) into course/submitted/ first
@@ -24,8 +24,8 @@ def main(argv=None):
     parser.add_argument("--solutions", default="solutions", help="instructor source notebooks")
     parser.add_argument("--assignments", default="assignments", help="student releases")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("release", help="regenerate assignments/ from solutions/")
-    sub.add_parser("check-release", help="fail if assignments/ differs from a fresh release")
+    sub.add_parser("release", help="regenerate assignments/ and course_lib/selfcheck/ from solutions/")
+    sub.add_parser("check-release", help="fail if assignments/ or course_lib/selfcheck/ differs from a fresh release")
     grade = sub.add_parser("autograde", help="grade an assignment's submissions")
     grade.add_argument("assignment", help="an assignment folder name in solutions/, e.g. 01_knn")
     grade.add_argument("submissions", nargs="?", default=None,
@@ -91,7 +91,7 @@ def main(argv=None):
         except GuideError as err:
             print(f"course-grade: {err}", file=sys.stderr)
             return 1
-        print("\n".join(diffs) if diffs else "assignments/ and the guide data are in sync with solutions/")
+        print("\n".join(diffs) if diffs else "assignments/, the self-check data and the guide data are in sync with solutions/")
         return 1 if diffs else 0
     if args.tls and not (args.scheduler or "").startswith("tls://"):
         parser.error("--tls is for --scheduler tls://HOST:PORT (a --scheduler local cluster makes its own key)")

@@ -65,7 +65,7 @@ def main():
     try:
         handoff.write(out, reply, answers)
     except Exception:  # noqa: BLE001 - whatever the returned objects do when converted
-        handoff.write(out, dict(reply, error="not plain arrays"), {})  # worker.NOT_PLAIN
+        handoff.write(out, dict(reply, error="not plain arrays"), {})  # cases.NOT_PLAIN
     out.close()
     os._exit(0)  # no atexit hook of the student's code runs after the answers
 

@@ -193,3 +193,20 @@ def phase_cells(notebook, index):
         if cell.get("cell_type") == "code" and (is_answer(cell) or (meta.get("locked") and not meta.get("grade"))):
             cells.append(source(cell))
     return cells
+
+
+def cell_passed(cell):
+    """nbgrader's rule: a test cell fails if it raised or wrote anything to stderr; it must also
+    have run at all (a dead kernel leaves the rest unexecuted)."""
+    if cell.get("execution_count") is None:
+        return False, "not run (the kernel died or time ran out before it)"
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error" and out.get("ename") == "KeyboardInterrupt":
+            return False, "ran longer than the cell time limit and was interrupted"
+        if out.get("output_type") == "error" and out.get("ename") in ("TimeoutError", "DeadKernelError"):
+            return False, str(out.get("evalue"))[:200]
+        if out.get("output_type") == "error":
+            return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:200]}"
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return False, "wrote to stderr"
+    return True, ""

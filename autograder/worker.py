@@ -16,7 +16,6 @@ A test scores its points when its cell ran cleanly AND its answers match. Points
 cell kinds come from the instructor's notebook only. Returns a plain record; the gradebook and the
 results file are written by the grader's main process only.
 """
-import builtins
 import contextlib
 import hashlib
 import json
@@ -34,20 +33,17 @@ import nbformat
 import numpy as np
 
 from . import bounded, edition, handoff, integrity
-from .cases import CASES, credit
+from .cases import CASES, credit, decided
 from .cgroups import Cgroup
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, NUMBA_CACHE, Sandbox
-from .submission import assemble, extract_notebooks, hidden_code, phase_cells
+from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
 from .uids import Uid
 
 JAIL_FAILED = 97
 NOTEBOOK = "notebook"  # the notebook's library and Numba cache (test grade ids start with "test-")
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 RUNNER_MEMORY = 4 << 30  # the notebook runner is outside the submission's cgroup: bounded on its own
-NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
-BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
-                  if isinstance(value, type) and issubclass(value, BaseException)}
 
 
 def new_record():
@@ -160,23 +156,6 @@ def run_notebook(notebook, job, sandbox, seconds):
         return None, Status.ERROR, "the notebook could not be run", f"runner: {err}: {outcome.stderr[-1500:]}"
 
 
-def cell_passed(cell):
-    """nbgrader's rule: a test cell fails if it raised or wrote anything to stderr; it must also
-    have run at all (a dead kernel leaves the rest unexecuted)."""
-    if cell.get("execution_count") is None:
-        return False, "not run (the kernel died or time ran out before it)"
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error" and out.get("ename") == "KeyboardInterrupt":
-            return False, "ran longer than the cell time limit and was interrupted"
-        if out.get("output_type") == "error" and out.get("ename") in ("TimeoutError", "DeadKernelError"):
-            return False, str(out.get("evalue"))[:200]
-        if out.get("output_type") == "error":
-            return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:200]}"
-        if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            return False, "wrote to stderr"
-    return True, ""
-
-
 # ---------------------------------------------------------------- 2. the decisive answers
 def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     """Problems with test gid's answers on the grader's inputs (empty: they match), every
@@ -198,39 +177,7 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
         reply, arrays = handoff.decode(outcome.stdout)
     except handoff.HandoffError:
         return ["no answers on the grader's inputs were recorded (the run stopped or its output was unreadable)"]
-    if reply.get("error") == NOT_PLAIN:
-        return ["returned answers that are not plain arrays of numbers"]
-    if reply.get("error"):  # the student's process wrote it: only a built-in name is passed on
-        error = reply["error"] if reply["error"] in BUILTIN_ERRORS else "an exception"
-        return [f"raised {error} on the grader's inputs"]
-    problems = []
-    for j, config in enumerate(configurations):
-        answers, answers32 = (_numbered(arrays, f"c{j}.{prefix}out") for prefix in ("", "f32_"))
-        found = case.check(config, answers) if answers else ["no answers on the grader's inputs were recorded"]
-        if case.float32 and not found:
-            found = case.check_float32(config, answers, answers32)
-        where = f"with {_settings(config)}: " if len(configurations) > 1 else ""
-        problems += [_capped(where + p) for p in found]
-    return problems
-
-
-def _numbered(arrays, prefix):
-    """arrays[prefix + "0"], arrays[prefix + "1"], ... while they exist (in number order)."""
-    found = []
-    while f"{prefix}{len(found)}" in arrays:
-        found.append(arrays[f"{prefix}{len(found)}"])
-    return tuple(found)
-
-
-def _settings(config):
-    """A configuration's numbers, for telling configurations apart in a message."""
-    return ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-                     for name, value in config.items() if isinstance(value, (int, float)))
-
-
-def _capped(problem, limit=1000):
-    """A message keeps to a readable length, whatever the answers made of it."""
-    return problem if len(problem) <= limit else problem[:limit] + " [...]"
+    return decided(case, configurations, reply, arrays)
 
 
 # ---------------------------------------------------------------- one notebook

@@ -1,4 +1,7 @@
-"""python -m course_lib: train the course's classifiers on the embedded digits and print a table."""
+"""python -m course_lib: train the course's classifiers on the embedded digits and print a table.
+
+python -m course_lib check NOTEBOOK.ipynb (or course-lib check): check a course notebook as the
+grader would, per function, on fresh inputs (course_lib.selfcheck)."""
 import argparse
 import sys
 
@@ -7,7 +10,12 @@ from .demo import format_table, run_all
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        from .selfcheck import main as check
+        return check(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="compute backend (default: numba, or $COURSE_LIB_BACKEND)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
