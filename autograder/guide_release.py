@@ -172,7 +172,10 @@ def reading_cell(guide):
     text = ("## Reading\n\nLecture notes that go with this notebook:\n\n" + items + "\n\n"
             "Working on your own? Below every exercise, **Show hint** reveals one hint at a time, and the "
             "walkthrough (the reasoning, then a worked solution) opens only when you ask for it and "
-            "confirm. Try first: the hints stop short of the answer, the walkthrough does not.")
+            "confirm. Try first: the hints stop short of the answer, the walkthrough does not. To check your "
+            "work as the grader would, on fresh inputs, function by function: `checks.self_check()` in a "
+            "cell, or `course-lib check <this notebook>` in a terminal; a test passed in full opens its "
+            "walkthroughs at once.")
     return {"cell_type": "markdown", "id": READING_ID, "metadata": {}, "source": _lines(text)}
 
 

@@ -187,6 +187,9 @@ def test_in_cell_self_check_on_the_learners_functions(tmp_path, monkeypatch, mai
     assert "Not written yet: compute_distances_one_loop." in text
     assert all(shell.user_ns[k] is v for k, v in before.items() if not k.startswith("_"))
     assert checks_answer_is_the_notebooks()
+    from course_lib import guide  # a test passed in full opens its exercises' walkthroughs
+    assert guide.passed("01_knn", "two-loops") and guide.passed("01_knn", "no-loops")
+    assert not guide.passed("01_knn", "one-loop")
 
 
 def checks_answer_is_the_notebooks():

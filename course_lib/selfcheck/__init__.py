@@ -515,7 +515,20 @@ def self_check(assignment=None, seed=None):
                              f"notebook's cells first, or name it: checks.self_check(\"01_knn\") (one of "
                              f"{', '.join(assignments())})")
     load(name)
-    return check_namespace(name, ns, None, seed)
+    report = check_namespace(name, ns, None, seed)
+    _open_walkthroughs(report)
+    return report
+
+
+def _open_walkthroughs(report):
+    """A test passed in full opens the walkthroughs of its exercises (course_lib.guide) without
+    the confirmation step: the learner has earned the worked solution."""
+    from .. import guide
+    answers = {t["grade_id"]: t["answers"] for t in load(report.assignment)["tests"]}
+    for result in report.results:
+        if result.passed:
+            for gid in answers.get(result.grade_id, []):
+                guide.mark_passed(report.assignment, gid)
 
 
 # ---------------------------------------------------------------- the command line
