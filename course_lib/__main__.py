@@ -7,6 +7,10 @@ from .demo import format_table, run_all
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["site"]:  # course-lib site [--out DIR] [--instructor]: the course as HTML
+        from .site import main as site_main
+        return site_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="compute backend (default: numba, or $COURSE_LIB_BACKEND)")
