@@ -25,11 +25,13 @@ import shutil
 import tempfile
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CACHE_VERSION = "1"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
+AFTER = {"07_network_visualization": ("06_convnets",)}  # reads what those save, when run with them
 
 # The reading for each notebook comes from solutions/<name>/guide.toml, key `reading` (a list of
 # {title, url}); this built-in mapping to the CS231n notes is only the fallback for a notebook
@@ -108,10 +110,9 @@ def _library_digest(root):
     return h.hexdigest()
 
 
-def executed_solutions(root, names, cache, log=print):
+def executed_solutions(root, names, cache, log=print, jobs=2):
     """{name: executed solution notebook (a dict)}, from the cache when the notebook and the
-    library are unchanged; otherwise run with nbclient in a temporary folder, in order (07 uses
-    the ConvNet 06 saves next to it)."""
+    library are unchanged; otherwise run with nbclient in a temporary folder, `jobs` at a time."""
     from nbclient import NotebookClient
     import nbformat
 
@@ -131,17 +132,20 @@ def executed_solutions(root, names, cache, log=print):
         return results
     env = dict(os.environ,
                PYTHONPATH=os.pathsep.join([str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-               NUMBA_CACHE_DIR=str(cache / "numba"), IPYTHONDIR=str(cache / "ipython"),
+               NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR") or str(cache / "numba"),
+               IPYTHONDIR=str(cache / "ipython"),
                MPLCONFIGDIR=str(cache / "matplotlib"), PYTHONPYCACHEPREFIX=str(cache / "pycache"),
                MPLBACKEND="module://matplotlib_inline.backend_inline", COURSE_LIB_BACKEND="numba")
+    jobs = max(1, min(jobs or 2, len(todo)))
     with tempfile.TemporaryDirectory(prefix="course-site-run-") as tmp:
         env["JUPYTER_RUNTIME_DIR"] = str(Path(tmp) / "runtime")
-        for name, hit in todo:
+
+        def run(name, hit):
             folder = Path(tmp) / name
             shutil.copytree(root / "solutions" / name, folder)
             nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
             started = time.monotonic()
-            NotebookClient(nb, timeout=600, kernel_name="python3",
+            NotebookClient(nb, timeout=300, kernel_name="python3",
                            resources={"metadata": {"path": str(folder)}}).execute(env=env)
             errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
             if errors:
@@ -154,6 +158,23 @@ def executed_solutions(root, names, cache, log=print):
             tmp_hit.write_text(text)
             os.replace(tmp_hit, hit)
             results[name] = json.loads(text)
+
+        # `jobs` kernels at once (two: the notebooks are short, a kernel's start and its Python
+        # leave a core idle); a notebook that reads what an earlier one saved (07 loads 06's
+        # ConvNet from ../06_convnets/) runs after it, in the same job
+        chains, placed = [], {}
+        for name, hit in todo:
+            after = next((n for n in AFTER.get(name, ()) if n in placed), None)
+            if after is not None:
+                chains[placed[after]].append((name, hit))
+                placed[name] = placed[after]
+            else:
+                placed[name] = len(chains)
+                chains.append([(name, hit)])
+        with ThreadPoolExecutor(jobs) as pool:
+            for future in [pool.submit(lambda chain=chain: [run(*job) for job in chain])
+                           for chain in sorted(chains, key=len, reverse=True)]:
+                future.result()
     return results
 
 
@@ -332,7 +353,7 @@ suppress_warnings = ["myst.header"]
 '''
 
 
-def build(out, instructor=False, root=None, cache=None, log=print):
+def build(out, instructor=False, root=None, cache=None, log=print, jobs=2):
     """Build the site into `out`; returns the path of its index.html."""
     import nbformat
     from sphinx.application import Sphinx
@@ -345,7 +366,7 @@ def build(out, instructor=False, root=None, cache=None, log=print):
         raise SystemExit(f"{out} exists and is not a site built before: give an empty or new --out")
     names = notebook_names(root)
     log(f"course site ({'instructor' if instructor else 'student'}): {len(names)} notebooks from {root}")
-    executed = executed_solutions(root, names, cache, log=log)
+    executed = executed_solutions(root, names, cache, log=log, jobs=jobs)
     panels_dir = root / "docs" / "panels"
     with tempfile.TemporaryDirectory(prefix="course-site-src-") as tmp:
         src = Path(tmp) / "src"
@@ -394,12 +415,14 @@ def main(argv=None):
     parser.add_argument("--root", default=None, help="the course repository (default: found)")
     parser.add_argument("--cache", default=None,
                         help=f"executed notebooks are cached here (default: {default_cache()})")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default: 2)")
     args = parser.parse_args(argv)
     try:
         import myst_nb  # noqa: F401
         import sphinx  # noqa: F401
     except ImportError as e:
         raise SystemExit(f"the site needs the `site` extra: pip install -e '.[site]' ({e})")
-    index = build(args.out, instructor=args.instructor, root=args.root, cache=args.cache)
+    index = build(args.out, instructor=args.instructor, root=args.root, cache=args.cache,
+                  jobs=args.jobs)
     print(f"open {index.as_uri()}")
     return 0
