@@ -24,7 +24,6 @@ from notebook_tools import ASSIGNMENTS, NAMES, ROOT, SOLUTIONS, load, source
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 
 pytest.importorskip("myst_nb", reason="the site needs the `site` extra: pip install -e '.[site]'")
-pytestmark = pytest.mark.slow
 
 MATH_PAGES = ["01_knn", "02_svm", "05_batchnorm_dropout"]  # known to hold $...$ maths
 _SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION", re.M | re.S)
@@ -111,6 +110,7 @@ def _solution_lines(name):
     return lines
 
 
+@pytest.mark.slow
 def test_student_site_holds_no_solution_and_instructor_site_does(sites):
     found_any = False
     for name in NAMES:
@@ -128,6 +128,7 @@ def test_student_site_holds_no_solution_and_instructor_site_does(sites):
     assert found_any
 
 
+@pytest.mark.slow
 def test_student_site_shows_figures_from_the_instructors_run(sites):
     """The plain cells' figures are there; no printed output at all (a test cell's, or numbers)."""
     for name in NAMES:
@@ -224,6 +225,7 @@ def crawled(sites):
     return {edition: _crawl(folder / "index.html") for edition, folder in sites.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edition", ["student", "instructor"])
 def test_every_page_loads_cleanly_with_its_pictures_and_links(crawled, edition):
     pages, problems = crawled[edition]
@@ -238,6 +240,7 @@ def test_every_page_loads_cleanly_with_its_pictures_and_links(crawled, edition):
         assert info["images"] >= 1, f"{name}: no pictures"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edition", ["student", "instructor"])
 def test_maths_is_typeset_by_the_local_mathjax(crawled, sites, edition):
     pages, _ = crawled[edition]
@@ -250,6 +253,7 @@ def test_maths_is_typeset_by_the_local_mathjax(crawled, sites, edition):
     assert (sites[edition] / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edition", ["student", "instructor"])
 def test_each_notebook_page_links_its_reading(crawled, edition):
     from course_lib.site import reading
@@ -269,3 +273,27 @@ def test_reading_comes_from_guide_toml_with_a_fallback(tmp_path):
         '[[reading]]\ntitle = "Notes"\nurl = "https://example.org/notes/"\n')
     assert reading(tmp_path, "01_knn") == [("Notes", "https://example.org/notes/")]
     assert set(FALLBACK_READING) >= set(NAMES)
+
+
+def test_student_notebook_takes_only_the_plain_cells_pictures():
+    """Quick tier: with every cell of the instructor's run given a picture and printed text, the
+    student page keeps the release's sources and only the pictures of cells that are neither
+    answers nor tests."""
+    from course_lib.site import student_notebook
+    for name in NAMES:
+        executed = load(SOLUTIONS / name / f"{name}.ipynb")
+        for cell in executed["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ok\n"},
+                                   {"output_type": "display_data", "metadata": {},
+                                    "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}]
+        release = load(ASSIGNMENTS / name / f"{name}.ipynb")
+        page = student_notebook(release, executed)
+        assert [source(c) for c in page["cells"]] == [source(c) for c in release["cells"]]
+        for cell in page["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            meta = cell["metadata"].get("nbgrader", {})
+            plain = not (meta.get("solution") or meta.get("grade"))
+            assert cell["outputs"] == ([{"output_type": "display_data", "metadata": {},
+                                         "data": {"image/png": "iVBORw0KGgo="}}] if plain else [])
