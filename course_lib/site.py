@@ -146,6 +146,7 @@ def executed_solutions(root, names, cache, log=print, jobs=2):
             nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
             started = time.monotonic()
             NotebookClient(nb, timeout=300, kernel_name="python3",
+                           extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP notice
                            resources={"metadata": {"path": str(folder)}}).execute(env=env)
             errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
             if errors:
