@@ -14,6 +14,9 @@ def main(argv=None):
     if argv[:1] == ["check"]:
         from .selfcheck import main as check
         return check(argv[1:])
+    if argv[:1] == ["site"]:  # course-lib site [--out DIR] [--instructor]: the course as HTML
+        from .site import main as site_main
+        return site_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS, default=None,
