@@ -36,7 +36,7 @@ from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided
 from .cgroups import Cgroup
 from .model import AUTO, MANUAL, Job, Score, Status
-from .sandbox import GRADER, NUMBA_CACHE, Sandbox
+from .sandbox import GRADER, LIB, NUMBA_CACHE, Sandbox
 from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
 from .uids import Uid
 
@@ -121,9 +121,35 @@ def library_folders(job, gid=None):
             course / "numba-cache" / job.assignment / gid)
 
 
+def _seed_cache(cache, notebook_cache=None):
+    """Start a jail's Numba cache from entries compiled already, instead of compiling the
+    library's kernels again in the jail (minutes for a convolution network, inside the cell time
+    limit). An edition starts from the notebook's cache (made just before, in the same jail
+    layout); the notebook's from the host library's own cache, moved to where the jail's copy of
+    each file looks (Numba keys a cache folder on the source's path). Numba checks each index
+    against a hash of its source file, so entries of a file that differs (an edition's edited file,
+    an older library) are ignored and remade: copying can only save time, never change a result."""
+    if notebook_cache is not None:
+        if notebook_cache.is_dir():
+            shutil.copytree(notebook_cache, cache, symlinks=True)
+        return
+    from numba.core.caching import UserProvidedCacheLocator
+    for index in edition.LIBRARY.rglob("__pycache__/*.nbi"):
+        source = index.parent.parent / (index.name.split(".", 1)[0] + ".py")
+        if not source.is_file():  # a cache left by a file that is gone
+            continue
+        inner = f"{LIB}/course_lib/{source.relative_to(edition.LIBRARY)}"
+        target = cache / UserProvidedCacheLocator.get_suitable_cache_subpath(inner)
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in [index, *index.parent.glob(index.name.removesuffix(".nbi") + ".*.nbc")]:
+            shutil.copy2(entry, target / entry.name)
+
+
 def _jail_library(job, sandbox, gid=None, harness=False):
     lib, cache = library_folders(job, gid)
     if job.warm_up:  # the instructor's run fills the cache in place
+        if not cache.exists():
+            _seed_cache(cache, library_folders(job)[1] if gid is not None else None)
         cache.mkdir(parents=True, exist_ok=True)
         if sandbox.uid is not None:
             _give_to(cache, sandbox.uid)
@@ -140,10 +166,20 @@ def _give_to(path, uid):
 
 
 # ---------------------------------------------------------------- 1. the notebook
+# What the instructor's run may add to each cell's time: it compiles whatever kernels no cache
+# held (a convolution's take about 7 s per dtype on 2 cores; more on a busy machine), which the
+# students' runs then find cached. Its answers are the instructor's, so a longer limit gains no one.
+WARM_UP_SECONDS = 240
+
+
+def _cell_seconds(job):
+    return job.limits.cell_timeout + (WARM_UP_SECONDS if job.warm_up else 0)
+
+
 def run_notebook(notebook, job, sandbox, seconds):
     """(executed notebook or None, status, message for the student, note for the instructor)."""
     request = {"notebook": notebook, "jail": _jail_library(job, sandbox),
-               "cell_timeout": job.limits.cell_timeout}
+               "cell_timeout": _cell_seconds(job)}
     outcome = bounded.run([sys.executable, "-m", "autograder.execute"], json.dumps(request).encode(),
                           timeout=seconds, limit=MAX_NOTEBOOK_BYTES, memory_bytes=RUNNER_MEMORY)
     if outcome.timed_out:
@@ -167,7 +203,7 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
                               "float32": case.float32, "configurations": len(configurations)}, inputs)
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
     # the answers take a moment once the cells above have run; a loop must not eat the submission's time
-    seconds = max(5, min(seconds, job.limits.cell_timeout + 30))
+    seconds = max(5, min(seconds, _cell_seconds(job) + 30))
     outcome = bounded.run(cmd, message, timeout=seconds, limit=handoff.MAX_BYTES + handoff.MAX_HEADER)
     if outcome.timed_out:
         return ["no answers: the grader's run of this test ran out of time"]

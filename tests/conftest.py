@@ -86,20 +86,28 @@ def agree(fast, name, args, dtype, spec=None, scale=0.0):
 def warm_course(tmp_path_factory):
     """warm_course(assignment, dest) -> dest: a course folder for grading the assignment whose
     grading editions, Numba caches and instructor check are done, copied from one made once per
-    test session (each grading test would otherwise spend about 20 s redoing them; the tests that
-    are about that first run make their own course). Copies share the course secret."""
+    test run (each grading test would otherwise spend 20-60 s redoing them; the tests that are
+    about that first run make their own course). Under xdist the workers share the templates: the
+    first to need one makes it under a lock, the others wait for it. Copies share the course secret."""
+    import fcntl
     import shutil
 
     from autograder import grading
     from notebook_tools import SOLUTIONS
-    made = {}
+    # the workers of one run share their base folder's parent; a run without workers keeps its own
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "warm-courses"
+    shared.mkdir(exist_ok=True)
 
     def copy_to(assignment, dest):
-        if assignment not in made:
-            template = tmp_path_factory.mktemp(f"warm-{assignment}") / "course"
-            grading.autograde(SOLUTIONS / assignment, None, template, progress=False, feedback=False,
-                              log=lambda *_: None)
-            made[assignment] = template
-        shutil.copytree(made[assignment], dest, symlinks=True)  # copy2: mtimes kept, caches valid
+        template, done = shared / assignment / "course", shared / assignment / ".done"
+        with open(shared / f"{assignment}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                shutil.rmtree(template.parent, ignore_errors=True)  # a run that died half way
+                grading.autograde(SOLUTIONS / assignment, None, template, progress=False, feedback=False,
+                                  log=lambda *_: None)
+                done.touch()
+        shutil.copytree(template, dest, symlinks=True)  # copy2: mtimes kept, caches valid
         return dest
     return copy_to

@@ -38,6 +38,17 @@ def test_solutions_score_full_marks_on_every_autograded_cell(svm):
     assert record["max_score"] == 12  # plus two written answers, graded by hand
 
 
+def test_each_grading_edition_starts_from_the_notebooks_numba_cache(svm):
+    """The instructor's run compiles the library once, for the notebook; each test's edition then
+    starts from those entries (it edits only some files) instead of compiling them all again."""
+    cache = svm[0] / "course" / "numba-cache" / "02_svm"
+    notebook = {p.name for p in (cache / "notebook").rglob("*.nbi")}
+    editions = [folder for folder in cache.iterdir() if folder.is_dir() and folder.name != "notebook"]
+    assert notebook and len(editions) == 3
+    for folder in editions:
+        assert notebook <= {p.name for p in folder.rglob("*.nbi")}, folder.name
+
+
 def test_blank_release_scores_zero_without_crashing(svm):
     record = svm[2]["blank"]
     assert record["status"] == "graded" and record["auto_score"] == 0 and record["auto_max"] == 8
