@@ -175,10 +175,13 @@ def _number_after(label, text):
     return float(re.search(label + r"\s+([0-9.]+)", text).group(1))
 
 
-def _shoot(page, name):
-    """A screenshot of the panel (the last widget box of the notebook), kept as a test artifact."""
+def _shoot(page, name, showing=None):
+    """A screenshot of the panel (the last widget box of the notebook, or the outermost box that
+    shows the text `showing`: a release's guide cells below the answers have boxes too), kept as
+    a test artifact."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    box = page.locator(".jp-OutputArea-output > .widget-vbox, .jp-OutputArea-output .widget-vbox").last
+    boxes = page.locator(".jp-OutputArea-output > .widget-vbox, .jp-OutputArea-output .widget-vbox")
+    box = boxes.filter(has_text=showing).first if showing else boxes.last
     box.scroll_into_view_if_needed()
     shot = SHOTS / f"{name}.png"
     box.screenshot(path=str(shot))
@@ -227,7 +230,7 @@ def test_conv_explorer_responds_in_a_real_browser(run_all):
     assert after_figure[1] == "2 windows fit, 1 column(s) left over: invalid", after_figure[1]
     assert after_figure[0] != before_figure[0]
     assert stride.locator(".widget-readout").text_content().strip() == "3"
-    _shoot(page, "06_convnets")
+    _shoot(page, "06_convnets", showing="output size")
 
 
 def _answers(name):

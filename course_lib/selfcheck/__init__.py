@@ -600,6 +600,10 @@ def check_notebook(path, seed=None, timeout=600, kernel_name=None, log=None):
     import subprocess
     with client.setup_kernel(stderr=subprocess.DEVNULL):  # the kernel's own log lines are not the learner's
         try:
+            # as NotebookClient.execute does: a reply to kernel_info before the first cell, so that
+            # the iopub channel is connected (a cell's messages sent earlier are lost, and the
+            # client then waits for the cell's end until the timeout)
+            client.wait_for_reply(client.kc.kernel_info())
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
             seconds["notebook"] = time.perf_counter() - started
