@@ -300,6 +300,243 @@ def _conv_grad_images_stride1(dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_pa
             _wide_col2im(dcols, hh, ww, wp, pad, dpadded, dx[n])
 
 
+# Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (Lavin and Gray, "Fast
+# Algorithms for Convolutional Neural Networks", 2015): each 2x2 block of outputs comes from the
+# 4x4 input patch under it as A^T [(G g G^T) * (B^T d B)] A, so the channel sums become 16 GEMMs
+# (one per entry (a, b) of the 4x4 transforms, F x C by C x tiles) of 16/36 the flops of im2col's,
+# and there is no column matrix. The backward is two more of the same kind: dx is the convolution
+# of dout (padded by 2 - pad) with the flipped, transposed weights, and dW, the adjoint in g,
+# is G^T [sum over tiles of (A e A^T) * (B^T d B)] G, e the 2x2 block of dout.
+# Matrices below are B^T, G and A^T; the transforms are written out as sums in the kernels.
+_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+_WINOGRAD_GG = np.kron(_WINOGRAD_G, _WINOGRAD_G)  # [4a + b, 3i + j] = G[a, i] G[b, j]
+# Below this many input or output channels the GEMMs are too thin to pay for the transforms
+# (06's first layer, 3 channels in, stays on im2col); tests lower it to reach the path.
+_WINOGRAD_MIN_CHANNELS = 16
+# Tiles per GEMM: images are grouped until their tiles fill about this many columns.
+_WINOGRAD_TILES = 256
+
+
+@njit(cache=True, nogil=True)
+def _fill_split(image, pad, wp, split):
+    """The image, padded, into split[c, y % 2, (y // 2) * wp + x] (padded row y, column x): even
+    and odd rows apart, so that the tiles' rows 2 ty + r are whole rows of one half. The caller
+    zeroed the border and tail once."""
+    c_in, h, w = image.shape
+    for c in range(c_in):
+        for r in range(h):
+            y = r + pad
+            base = (y // 2) * wp + pad
+            row = split[c, y % 2, base:base + w]
+            src = image[c, r]
+            for q in range(w):
+                row[q] = src[q]
+
+
+# The transforms below run over whole images at a time, each loop one source and one destination:
+# LLVM vectorises those, not loops of a tile row's 8 tiles. Tile (ty, tx) is column
+# j = ty * (tw + 1) + tx of the GEMMs: with one spare tile per row (tx = tw, its output dropped,
+# its dout zero) the patch of tile j starts at 2 j of its padded half-row, for every j at once.
+@njit(cache=True, nogil=True)
+def _winograd_in(split, th, tw, cols, v, t0):
+    """v[4a + b, c, t0 + j] = (B^T d B)[a, b], d the 4x4 patch of tile j of the padded image
+    split[c] (as _fill_split leaves it, wp = 2 (tw + 1)); cols: (2, 4, (th + 1) * (tw + 1))
+    scratch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
+    n1 = tw + 1
+    n_cols, n_tiles = (th + 1) * n1, th * n1
+    for c in range(split.shape[0]):
+        for par in range(2):  # B^T over each row's columns 2 tx .. 2 tx + 3, every row
+            src = split[c, par]
+            c0, c1, c2, c3 = cols[par, 0], cols[par, 1], cols[par, 2], cols[par, 3]
+            for j in range(n_cols):
+                c0[j] = src[2 * j] - src[2 * j + 2]
+            for j in range(n_cols):
+                c1[j] = src[2 * j + 1] + src[2 * j + 2]
+            for j in range(n_cols):
+                c2[j] = src[2 * j + 2] - src[2 * j + 1]
+            for j in range(n_cols):
+                c3[j] = src[2 * j + 1] - src[2 * j + 3]
+        for b in range(4):  # then over rows 2 ty .. 2 ty + 3: even and odd rows of ty, ty + 1
+            d0, d1 = cols[0, b, :n_tiles], cols[1, b, :n_tiles]
+            d2, d3 = cols[0, b, n1:n1 + n_tiles], cols[1, b, n1:n1 + n_tiles]
+            dst = v[b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d0[j] - d2[j]
+            dst = v[4 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d1[j] + d2[j]
+            dst = v[8 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d2[j] - d1[j]
+            dst = v[12 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d1[j] - d3[j]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_grad_in(split, th, tw, cols, e, t0):
+    """e[4a + b, f, t0 + j] = (A g A^T)[a, b], g the 2x2 block of tile j of dout split[f] (as
+    _fill_split leaves it, unpadded, zero past dout's edges: spare tiles get 0); cols: scratch as
+    _winograd_in's. A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
+    n_tiles = th * (tw + 1)
+    for f in range(split.shape[0]):
+        for par in range(2):
+            src = split[f, par]
+            c0, c1, c2, c3 = cols[par, 0], cols[par, 1], cols[par, 2], cols[par, 3]
+            for j in range(n_tiles):
+                c0[j] = src[2 * j]
+            for j in range(n_tiles):
+                c1[j] = src[2 * j] + src[2 * j + 1]
+            for j in range(n_tiles):
+                c2[j] = src[2 * j] - src[2 * j + 1]
+            for j in range(n_tiles):
+                c3[j] = -src[2 * j + 1]
+        for b in range(4):
+            g0, g1 = cols[0, b, :n_tiles], cols[1, b, :n_tiles]
+            dst = e[b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j]
+            dst = e[4 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j] + g1[j]
+            dst = e[8 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j] - g1[j]
+            dst = e[12 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = -g1[j]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_out(m, t0, tw, bias, sums, wide, dst):
+    """dst[f] = bias[f] + the 2x2 blocks A^T M A of the tiles, M[a, b] = m[4a + b, f, t0 + j], cut
+    to dst's size; sums: (8, th * (tw + 1)) and wide: (2, th * wp) scratch. A^T = [[1, 1, 1, 0],
+    [0, 1, -1, -1]]."""
+    n_f, h_out, w_out = dst.shape
+    n1 = tw + 1
+    wp, n_tiles = 2 * n1, ((h_out + 1) // 2) * n1
+    for f in range(n_f):
+        for b in range(4):  # A^T over a: sums[b] for the tiles' top output row, sums[4 + b] bottom
+            m0, m1 = m[b, f, t0:t0 + n_tiles], m[4 + b, f, t0:t0 + n_tiles]
+            m2, m3 = m[8 + b, f, t0:t0 + n_tiles], m[12 + b, f, t0:t0 + n_tiles]
+            top, bottom = sums[b], sums[4 + b]
+            for j in range(n_tiles):
+                top[j] = m0[j] + m1[j] + m2[j]
+            for j in range(n_tiles):
+                bottom[j] = m1[j] - m2[j] - m3[j]
+        bias_f = bias[f]
+        for i in range(2):  # then over b: the two output columns of each tile, side by side
+            s0, s1, s2, s3 = sums[4 * i, :n_tiles], sums[4 * i + 1, :n_tiles], sums[4 * i + 2, :n_tiles], sums[4 * i + 3, :n_tiles]
+            line = wide[i]
+            for j in range(n_tiles):
+                line[2 * j] = s0[j] + s1[j] + s2[j] + bias_f
+                line[2 * j + 1] = s1[j] - s2[j] - s3[j] + bias_f
+        for oh in range(h_out):
+            base = (oh // 2) * wp
+            src, row = wide[oh % 2, base:base + w_out], dst[f, oh]
+            for q in range(w_out):
+                row[q] = src[q]
+
+
+@njit(**_JIT)
+def _conv_images_winograd(x, u, b, pad, h_out, w_out, group, n_parts, out):
+    """out[n] = the convolution of x[n] with the weights whose transforms are u (16, F, C), + b;
+    part t takes images t, t + n_parts, ..., `group` of them per GEMM."""
+    n_img, c_in = x.shape[0], x.shape[1]
+    n_f = u.shape[1]
+    th, tw = (h_out + 1) // 2, (w_out + 1) // 2
+    wp, tiles = 2 * tw + 2, th * (tw + 1)
+    for t in prange(n_parts):
+        split = np.zeros((c_in, 2, (th + 1) * wp + 2), x.dtype)
+        cols = np.empty((2, 4, (th + 1) * (tw + 1)), x.dtype)
+        sums = np.empty((8, tiles), x.dtype)
+        wide = np.empty((2, th * wp), x.dtype)
+        v_buf = np.empty(16 * c_in * group * tiles, x.dtype)
+        m_buf = np.empty(16 * n_f * group * tiles, x.dtype)
+        mine = (n_img - t + n_parts - 1) // n_parts
+        for g0 in range(0, mine, group):
+            count = min(group, mine - g0)
+            v = v_buf[:16 * c_in * count * tiles].reshape((16, c_in, count * tiles))
+            m = m_buf[:16 * n_f * count * tiles].reshape((16, n_f, count * tiles))
+            for i in range(count):
+                _fill_split(x[t + (g0 + i) * n_parts], pad, wp, split)
+                _winograd_in(split, th, tw, cols, v, i * tiles)
+            for k in range(16):
+                np.dot(u[k], v[k], m[k])
+            for i in range(count):
+                _winograd_out(m, i * tiles, tw, b, sums, wide, out[t + (g0 + i) * n_parts])
+
+
+@njit(**_JIT)
+def _conv_grad_images_winograd(dout, x, u_t, pad, group, dx, dw_parts):
+    """dx[n] = the convolution of dout[n], padded by 2 - pad, with the flipped, transposed weights
+    whose transforms are u_t (16, C, F); dw_parts[t] = part t's sum over its tiles of
+    (A e A^T) * (B^T d B) per (a, b), (16, F, C)."""
+    n_img, c_in, h, w = x.shape
+    n_parts, n_f = dw_parts.shape[0], dw_parts.shape[2]
+    h_out, w_out = dout.shape[2], dout.shape[3]
+    th, tw = (h_out + 1) // 2, (w_out + 1) // 2  # dW's tiles, the forward's
+    dth, dtw = (h + 1) // 2, (w + 1) // 2  # dx's
+    wp, dwp = 2 * tw + 2, 2 * dtw + 2
+    tiles, dtiles = th * (tw + 1), dth * (dtw + 1)
+    zero = np.zeros(c_in, x.dtype)
+    for t in prange(n_parts):
+        split = np.zeros((c_in, 2, (th + 1) * wp + 2), x.dtype)
+        g_split = np.zeros((n_f, 2, th * wp), x.dtype)  # dout as it is, for dW
+        d_split = np.zeros((n_f, 2, (dth + 1) * dwp + 2), x.dtype)  # dout padded, for dx
+        cols = np.empty((2, 4, max(th + 1, dth + 1) * max(tw + 1, dtw + 1)), x.dtype)
+        sums = np.empty((8, dtiles), x.dtype)
+        wide = np.empty((2, dth * dwp), x.dtype)
+        v_buf = np.empty(16 * c_in * group * tiles, x.dtype)
+        e_buf = np.empty(16 * n_f * group * tiles, x.dtype)
+        vd_buf = np.empty(16 * n_f * group * dtiles, x.dtype)
+        md_buf = np.empty(16 * c_in * group * dtiles, x.dtype)
+        dw_k = np.empty((n_f, c_in), x.dtype)
+        dw = dw_parts[t]
+        dw[:] = 0
+        mine = (n_img - t + n_parts - 1) // n_parts
+        for g0 in range(0, mine, group):
+            count = min(group, mine - g0)
+            v = v_buf[:16 * c_in * count * tiles].reshape((16, c_in, count * tiles))
+            e = e_buf[:16 * n_f * count * tiles].reshape((16, n_f, count * tiles))
+            vd = vd_buf[:16 * n_f * count * dtiles].reshape((16, n_f, count * dtiles))
+            md = md_buf[:16 * c_in * count * dtiles].reshape((16, c_in, count * dtiles))
+            for i in range(count):
+                n = t + (g0 + i) * n_parts
+                _fill_split(x[n], pad, wp, split)
+                _winograd_in(split, th, tw, cols, v, i * tiles)
+                _fill_split(dout[n], 0, wp, g_split)
+                _winograd_grad_in(g_split, th, tw, cols, e, i * tiles)
+                _fill_split(dout[n], 2 - pad, dwp, d_split)
+                _winograd_in(d_split, dth, dtw, cols, vd, i * dtiles)
+            for k in range(16):
+                np.dot(e[k], v[k].T, dw_k)  # 1.5x as fast as v[k] @ e[k].T here
+                total, part = dw[k].reshape(-1), dw_k.reshape(-1)
+                for q in range(total.size):  # a loop: dw[k] += dw_k took 25 us per image
+                    total[q] += part[q]
+                np.dot(u_t[k], vd[k], md[k])
+            for i in range(count):
+                _winograd_out(md, i * dtiles, dtw, zero, sums, wide, dx[t + (g0 + i) * n_parts])
+
+
+def _winograd_weights(w):
+    """(F, C, 3, 3) -> (16, F, C): G g G^T per filter and channel, as one product in float64 (an
+    einsum's loops took 0.6 ms for 64 x 32 filters), then in w's dtype."""
+    f, c = w.shape[:2]
+    u = _WINOGRAD_GG @ w.reshape(f * c, 9).T.astype(np.float64)
+    return u.astype(w.dtype).reshape(16, f, c)
+
+
+def _winograd_group(tiles, n_img):
+    return max(1, min(_WINOGRAD_TILES // tiles, (n_img + _parts(n_img) - 1) // _parts(n_img)))
+
+
+def _use_winograd(w, stride, pad):
+    """3x3 stride-1 windows with enough channels; pad <= 2 so that dx's padding 2 - pad exists."""
+    f, c, hh, ww = w.shape
+    return (hh, ww, stride) == (3, 3, 1) and pad <= 2 and min(f, c) >= _WINOGRAD_MIN_CHANNELS
+
+
 _CONV_LOCK = threading.Lock()
 _BLAS = []
 
@@ -333,7 +570,10 @@ def conv_forward(x, w, b, stride, pad):
     out = np.empty((n, f, h_out, w_out), x.dtype)
     w_mat, b, flat_out = np.ascontiguousarray(w).reshape(f, -1), np.ascontiguousarray(b), out.reshape(n, f, -1)
     with _CONV_LOCK, _single_threaded_blas():
-        if stride == 1:
+        if _use_winograd(w, stride, pad):
+            group = _winograd_group(((h_out + 1) // 2) * ((w_out + 1) // 2 + 1), n)
+            _conv_images_winograd(x, _winograd_weights(w), b, pad, h_out, w_out, group, _parts(n), out)
+        elif stride == 1:
             _conv_images_stride1(x, w_mat, b, hh, ww, pad, h_out, w_out, _parts(n), flat_out)
         else:
             _conv_images(x, w_mat, b, hh, ww, stride, pad, h_out, w_out, _parts(n), flat_out)
@@ -344,6 +584,17 @@ def conv_backward(dout, x, w, stride, pad):
     x = np.ascontiguousarray(x)
     f, hh, ww, h_out, w_out = _conv_geometry(x, w, stride, pad)
     n = x.shape[0]
+    if _use_winograd(w, stride, pad):
+        dx = np.empty_like(x)
+        dw_parts = np.empty((_parts(n), 16, f, x.shape[1]), x.dtype)
+        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        group = _winograd_group(((h_out + 1) // 2) * ((w_out + 1) // 2 + 1), n)
+        with _CONV_LOCK, _single_threaded_blas():
+            _conv_grad_images_winograd(np.ascontiguousarray(dout), x, _winograd_weights(w_flipped), pad,
+                                       group, dx, dw_parts)
+        dw_hat = dw_parts.sum(axis=0, dtype=np.float64).reshape(16, -1)
+        dw = (dw_hat.T @ _WINOGRAD_GG).astype(x.dtype).reshape(w.shape)  # G^T dw_hat G
+        return dx, dw, dout.sum(axis=(0, 2, 3))
     dx = np.empty_like(x)
     dw_parts = np.empty((_parts(n), w[0].size, f), x.dtype)  # each part's dW, transposed
     flat_dout = np.ascontiguousarray(dout).reshape(n, f, h_out * w_out)
