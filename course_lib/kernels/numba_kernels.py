@@ -2,10 +2,12 @@
 
 Rules kept throughout: parallel loops run over independent outputs (image planes, matrix rows, column
 blocks) so no two threads write one element; matrix products go to BLAS from plain Python, or from
-inside a prange only while BLAS is held to one thread (the convolution's per-image GEMMs); rows are
-sliced before they are indexed; accumulators live in the array's dtype, and sums that decide a loss
+inside a prange (or the Winograd convolution's Python threads, running nogil kernels) only while
+BLAS is held to one thread (the convolution's per-image GEMMs); rows are sliced before they are
+indexed; accumulators live in the array's dtype, and sums that decide a loss
 are finished by NumPy's pairwise summation.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -593,11 +595,12 @@ _THREADS = {}
 
 def _on_threads(part, n_parts, *args):
     """part(t, n_parts, *args) for every t < n_parts, side by side: t = 0 on this thread, the
-    others on a pool kept for the next call."""
+    others on a pool kept for the next call (per process: a forked child has none of its threads)."""
     if n_parts > 1:
-        if n_parts not in _THREADS:
-            _THREADS[n_parts] = ThreadPoolExecutor(n_parts - 1, thread_name_prefix="course_lib-conv")
-        others = [_THREADS[n_parts].submit(part, t, n_parts, *args) for t in range(1, n_parts)]
+        key = (os.getpid(), n_parts)
+        if key not in _THREADS:
+            _THREADS[key] = ThreadPoolExecutor(n_parts - 1, thread_name_prefix="course_lib-conv")
+        others = [_THREADS[key].submit(part, t, n_parts, *args) for t in range(1, n_parts)]
     part(0, n_parts, *args)
     for future in others if n_parts > 1 else ():
         future.result()
