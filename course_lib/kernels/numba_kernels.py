@@ -429,14 +429,16 @@ def _winograd_in_last(split, th, tw, cols, vt, t0):
 
 
 @njit(cache=True, nogil=True)
-def _winograd_grad_in(split, th, tw, cols, e, t0):
+def _winograd_grad_in(split, pad, th, tw, cols, e, t0):
     """e[4a + b, f, t0 + j] = (A g A^T)[a, b], g the 2x2 block of tile j of dout split[f] (as
-    _fill_split leaves it, unpadded, zero past dout's edges: spare tiles get 0); cols: scratch as
-    _winograd_in's. A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
+    _fill_split leaves it, padded by pad, zero past dout's edges: spare tiles get 0); cols:
+    scratch as _winograd_in's. A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
     n_tiles = th * (tw + 1)
+    wp = 2 * (tw + 1)
+    top, bottom = (pad // 2) * wp + pad, ((pad + 1) // 2) * wp + pad  # where tile 0's rows start
     for f in range(split.shape[0]):
-        for par in range(2):
-            src = split[f, par]
+        for par in range(2):  # the block's top row, then its bottom one
+            src = split[f, pad % 2, top:] if par == 0 else split[f, (pad + 1) % 2, bottom:]
             c0, c1, c2, c3 = cols[par, 0], cols[par, 1], cols[par, 2], cols[par, 3]
             for j in range(n_tiles):
                 c0[j] = src[2 * j]
@@ -545,7 +547,7 @@ def _winograd_backward_part(t, n_parts, dout, x, u_t, pad, group, dx, dw_parts, 
     tiles, dtiles = th * (tw + 1), dth * (dtw + 1)
     zero = np.zeros(c_in, x.dtype)
     split = np.zeros((2, (th + 1) * wp + 2, c_in), x.dtype)  # channels last, for dW
-    g_split = np.zeros((n_f, 2, th * wp), x.dtype)  # dout as it is, for dW
+    g_split = np.zeros((n_f, 2, th * wp if pad != 1 else 0), x.dtype)  # dout as it is, for dW
     d_split = np.zeros((n_f, 2, (dth + 1) * dwp + 2), x.dtype)  # dout padded, for dx
     cols = np.empty((2, 4, max(th + 1, dth + 1) * max(tw + 1, dtw + 1)), x.dtype)
     cols_last = np.empty((2, 4, (th + 1) * (tw + 1), c_in), x.dtype)
@@ -569,15 +571,18 @@ def _winograd_backward_part(t, n_parts, dout, x, u_t, pad, group, dx, dw_parts, 
             n = t + (g0 + i) * n_parts
             _fill_split_last(x[n], pad, wp, split)
             _winograd_in_last(split, th, tw, cols_last, vt, i * tiles)
-            _fill_split(dout[n], 0, wp, g_split)
-            _winograd_grad_in(g_split, th, tw, cols, e, i * tiles)
+            _fill_split(dout[n], 2 - pad, dwp, d_split)
+            if pad == 1:  # dW's tiles and dx's coincide: their 2x2 blocks lie in d_split too
+                _winograd_grad_in(d_split, 1, th, tw, cols, e, i * tiles)
+            else:
+                _fill_split(dout[n], 0, wp, g_split)
+                _winograd_grad_in(g_split, 0, th, tw, cols, e, i * tiles)
             for f in range(n_f):
                 total = db[f]
                 for oh in range(h_out):
                     row = dout[n, f, oh]
                     for q in range(w_out):
                         total[q] += row[q]
-            _fill_split(dout[n], 2 - pad, dwp, d_split)
             _winograd_in(d_split, dth, dtw, cols, vd, i * dtiles)
         for k in range(16):
             np.dot(e[k], vt[k], dw_k)
