@@ -572,11 +572,12 @@ def _winograd_backward_part(t, n_parts, dout, x, u_t, pad, group, dx, dw_parts, 
             _fill_split_last(x[n], pad, wp, split)
             _winograd_in_last(split, th, tw, cols_last, vt, i * tiles)
             _fill_split(dout[n], 2 - pad, dwp, d_split)
-            if pad == 1:  # dW's tiles and dx's coincide: their 2x2 blocks lie in d_split too
-                _winograd_grad_in(d_split, 1, th, tw, cols, e, i * tiles)
-            else:
+            blocks, offset = d_split, 1  # pad 1: dW's tiles and dx's coincide, so do their rows
+            if pad != 1:
                 _fill_split(dout[n], 0, wp, g_split)
-                _winograd_grad_in(g_split, 0, th, tw, cols, e, i * tiles)
+                blocks, offset = g_split, 0
+            _winograd_grad_in(blocks, offset, th, tw, cols, e, i * tiles)  # one call: each call
+            # site is compiled anew (1 s)
             for f in range(n_f):
                 total = db[f]
                 for oh in range(h_out):
