@@ -174,6 +174,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="run only the cases whose title contains TEXT (e.g. 'conv', 'float32 x=(64')")
     args = parser.parse_args(argv)
     r = 1 if args.quick else args.repeat
     q = (lambda full, small: small) if args.quick else (lambda full, small: full)  # noqa: E731
@@ -183,22 +185,31 @@ def main(argv=None):
     print(f"Numba {numba.__version__}, {numba.get_num_threads()} threads; NumPy {np.__version__}; "
           f"{os.cpu_count()} CPUs. Ratios: course_lib time / peer time.")
     results = []
+
+    def wanted(title):
+        return args.only in title
+
     for dtype in (np.float32, np.float64):
         for x_shape, w_shape, pad in (((50, 3, 32, 32), (32, 3, 7, 7), 3),
                                       ((64, 32, 16, 16), (64, 32, 3, 3), 1),
                                       ((50, 3, 32, 32), (16, 3, 3, 3), 1)):  # 06's ConvNet, a batch
             x_shape = q(x_shape, (4,) + x_shape[1:2] + (8, 8))
             title = f"conv fwd+bwd {np.dtype(dtype).name} x={x_shape} w={w_shape}"
-            results.append(report(title, conv_case(x_shape, w_shape, pad, dtype, r)))
+            if wanted(title):
+                results.append(report(title, conv_case(x_shape, w_shape, pad, dtype, r)))
         shape = q((50, 32, 32, 32), (4, 3, 8, 8))
-        results.append(report(f"max pool 2x2 fwd+bwd {np.dtype(dtype).name} x={shape}",
-                              pool_case(shape, dtype, r)))
+        title = f"max pool 2x2 fwd+bwd {np.dtype(dtype).name} x={shape}"
+        if wanted(title):
+            results.append(report(title, pool_case(shape, dtype, r)))
     sizes = q((500, 5000, 3072), (20, 50, 30))
-    results.append(report(f"kNN distances float64 {sizes[0]}x{sizes[1]}x{sizes[2]}", knn_case(*sizes, r)))
+    title = f"kNN distances float64 {sizes[0]}x{sizes[1]}x{sizes[2]}"
+    if wanted(title):
+        results.append(report(title, knn_case(*sizes, r)))
     n, d = q((49000, 3073), (200, 31))
     for name in ("svm", "softmax"):
-        results.append(report(f"{name} loss+grad float64 {n}x{d}, 10 classes",
-                              loss_case(name, n, d, 10, r)))
+        title = f"{name} loss+grad float64 {n}x{d}, 10 classes"
+        if wanted(title):
+            results.append(report(title, loss_case(name, n, d, 10, r)))
     print("first calls (compilation from an empty cache included):")
     for name, seconds in FIRST_CALLS.items():
         print(f"  {name:<32} {seconds:6.2f} s")

@@ -61,6 +61,67 @@ def test_numba_conv_splits_images_among_threads(rng, monkeypatch, parts):
     conv_case(fast, rng, np.float32, 5, 2, 7, 6, 3, 3, 2, 2, 1)
 
 
+# Numba's Winograd path (3x3, stride 1, pad <= 2) takes only layers of 16 channels and more; the
+# tests lower that bound to reach it on small shapes. (n, c, h, w, f, pad): odd and even sizes,
+# 1x1 and 1xW outputs, one image per part and several, spare tiles on every row.
+WINOGRAD_SHAPES = [(2, 3, 5, 5, 2, 1), (3, 2, 7, 6, 3, 0), (1, 5, 8, 11, 3, 2), (5, 16, 15, 15, 7, 1),
+                   (4, 1, 3, 3, 1, 0), (6, 4, 9, 4, 5, 2), (7, 3, 1, 6, 4, 1), (2, 8, 16, 16, 6, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=str)
+def test_numba_winograd_conv(rng, monkeypatch, dtype, shape):
+    fast = fast_kernels("numba")
+    monkeypatch.setattr(fast, "_WINOGRAD_MIN_CHANNELS", 1)
+    n, c, h, w, f, pad = shape
+    assert fast._use_winograd(np.empty((f, c, 3, 3)), 1, pad)
+    conv_case(fast, rng, dtype, n, c, h, w, f, 3, 3, 1, pad)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("columns", [(1, 1), (200, 200), (10 ** 6, 10 ** 6)])
+def test_numba_winograd_groups_images(rng, monkeypatch, parts, columns):
+    """1 to 5 images per part (7 images: uneven), GEMMs of one image, of a few (a last group short)
+    and of a whole part's, give the specification's result."""
+    fast = fast_kernels("numba")
+    monkeypatch.setattr(fast, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(fast, "_WINOGRAD_TILES", columns)
+    monkeypatch.setattr(fast, "_parts", lambda n_img: parts)
+    conv_case(fast, rng, np.float64, 7, 3, 7, 9, 4, 3, 3, 1, 1)
+    conv_case(fast, rng, np.float32, 7, 2, 6, 5, 3, 3, 3, 1, 2)
+
+
+def test_numba_winograd_is_taken_where_it_pays():
+    fast = fast_kernels("numba")
+    assert fast._use_winograd(np.empty((64, 32, 3, 3)), 1, 1)
+    assert not fast._use_winograd(np.empty((16, 3, 3, 3)), 1, 1)  # 06's first layer: im2col
+    assert not fast._use_winograd(np.empty((64, 32, 3, 3)), 2, 1)
+    assert not fast._use_winograd(np.empty((64, 32, 3, 3)), 1, 3)  # dx would need padding -1
+    assert not fast._use_winograd(np.empty((64, 32, 5, 5)), 1, 2)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_numba_winograd_float32_accuracy(rng, scale):
+    """Winograd's transforms add and subtract before the products (and G halves): in float32 the
+    result must still be within the agreement tolerance of the exact one, computed here in float64,
+    on a layer as wide as the benchmark's and on large values."""
+    fast = fast_kernels("numba")
+    x = (scale * rng.standard_normal((4, 32, 16, 16))).astype(np.float32)
+    wt = (scale * rng.standard_normal((48, 32, 3, 3))).astype(np.float32)
+    b = (scale * rng.standard_normal(48)).astype(np.float32)
+    assert fast._use_winograd(wt, 1, 1)
+    spec = kernels("numpy")
+    wide = [a.astype(np.float64) for a in (x, wt, b)]
+    out = fast.conv_forward(x, wt, b, 1, 1)
+    expected = spec.conv_forward(*wide, 1, 1)
+    dout = (scale * rng.standard_normal(out.shape)).astype(np.float32)
+    grads = fast.conv_backward(dout, x, wt, 1, 1)
+    expected_grads = spec.conv_backward(dout.astype(np.float64), *wide[:2], 1, 1)
+    for actual, exact in zip((out,) + grads[:2], (expected,) + expected_grads[:2]):
+        err = np.abs(actual - exact).max() / np.abs(exact).max()
+        assert actual.dtype == np.float32 and err <= 1e-5 / 4, err
+
+
 @pytest.mark.parametrize("backend", ["numba", pytest.param("cuda", marks=pytest.mark.slow)])
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())

@@ -2,11 +2,14 @@
 
 Rules kept throughout: parallel loops run over independent outputs (image planes, matrix rows, column
 blocks) so no two threads write one element; matrix products go to BLAS from plain Python, or from
-inside a prange only while BLAS is held to one thread (the convolution's per-image GEMMs); rows are
-sliced before they are indexed; accumulators live in the array's dtype, and sums that decide a loss
+inside a prange (or the Winograd convolution's Python threads, running nogil kernels) only while
+BLAS is held to one thread (the convolution's per-image GEMMs); rows are sliced before they are
+indexed; accumulators live in the array's dtype, and sums that decide a loss
 are finished by NumPy's pairwise summation.
 """
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -300,6 +303,335 @@ def _conv_grad_images_stride1(dout, x, w_t, hh, ww, pad, h_out, w_out, dx, dw_pa
             _wide_col2im(dcols, hh, ww, wp, pad, dpadded, dx[n])
 
 
+# Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (Lavin and Gray, "Fast
+# Algorithms for Convolutional Neural Networks", 2015): each 2x2 block of outputs comes from the
+# 4x4 input patch under it as A^T [(G g G^T) * (B^T d B)] A, so the channel sums become 16 GEMMs
+# (one per entry (a, b) of the 4x4 transforms, F x C by C x tiles) of 16/36 the flops of im2col's,
+# and there is no column matrix. The backward is two more of the same kind: dx is the convolution
+# of dout (padded by 2 - pad) with the flipped, transposed weights, and dW, the adjoint in g,
+# is G^T [sum over tiles of (A e A^T) * (B^T d B)] G, e the 2x2 block of dout.
+# Matrices below are B^T, G and A^T; the transforms are written out as sums in the kernels.
+_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+_WINOGRAD_GG = np.kron(_WINOGRAD_G, _WINOGRAD_G)  # [4a + b, 3i + j] = G[a, i] G[b, j]
+# Below this many input or output channels the GEMMs are too thin to pay for the transforms
+# (06's first layer, 3 channels in, stays on im2col); tests lower it to reach the path.
+_WINOGRAD_MIN_CHANNELS = 16
+# Columns per GEMM, forward and backward: images are grouped until their tiles fill about this
+# many (measured on 16x16 images, 72 tiles each: 2 images a GEMM forward, 1 backward, whose four
+# transformed arrays stay in L2 only so).
+_WINOGRAD_TILES = (160, 80)
+
+
+@njit(cache=True, nogil=True)
+def _fill_split(image, pad, wp, split):
+    """The image, padded, into split[c, y % 2, (y // 2) * wp + x] (padded row y, column x): even
+    and odd rows apart, so that the tiles' rows 2 ty + r are whole rows of one half. The caller
+    zeroed the border and tail once."""
+    c_in, h, w = image.shape
+    for c in range(c_in):
+        for r in range(h):
+            y = r + pad
+            base = (y // 2) * wp + pad
+            row = split[c, y % 2, base:base + w]
+            src = image[c, r]
+            for q in range(w):
+                row[q] = src[q]
+
+
+# The transforms below run over whole images at a time, each loop one source and one destination:
+# LLVM vectorises those, not loops of a tile row's 8 tiles. Tile (ty, tx) is column
+# j = ty * (tw + 1) + tx of the GEMMs: with one spare tile per row (tx = tw, its output dropped,
+# its dout zero) the patch of tile j starts at 2 j of its padded half-row, for every j at once.
+@njit(cache=True, nogil=True)
+def _winograd_in(split, th, tw, cols, v, t0):
+    """v[4a + b, c, t0 + j] = (B^T d B)[a, b], d the 4x4 patch of tile j of the padded image
+    split[c] (as _fill_split leaves it, wp = 2 (tw + 1)); cols: (2, 4, (th + 1) * (tw + 1))
+    scratch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
+    n1 = tw + 1
+    n_cols, n_tiles = (th + 1) * n1, th * n1
+    for c in range(split.shape[0]):
+        for par in range(2):  # B^T over each row's columns 2 tx .. 2 tx + 3, every row
+            src = split[c, par]
+            c0, c1, c2, c3 = cols[par, 0], cols[par, 1], cols[par, 2], cols[par, 3]
+            for j in range(n_cols):
+                c0[j] = src[2 * j] - src[2 * j + 2]
+            for j in range(n_cols):
+                c1[j] = src[2 * j + 1] + src[2 * j + 2]
+            for j in range(n_cols):
+                c2[j] = src[2 * j + 2] - src[2 * j + 1]
+            for j in range(n_cols):
+                c3[j] = src[2 * j + 1] - src[2 * j + 3]
+        for b in range(4):  # then over rows 2 ty .. 2 ty + 3: even and odd rows of ty, ty + 1
+            d0, d1 = cols[0, b, :n_tiles], cols[1, b, :n_tiles]
+            d2, d3 = cols[0, b, n1:n1 + n_tiles], cols[1, b, n1:n1 + n_tiles]
+            dst = v[b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d0[j] - d2[j]
+            dst = v[4 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d1[j] + d2[j]
+            dst = v[8 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d2[j] - d1[j]
+            dst = v[12 + b, c, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = d1[j] - d3[j]
+
+
+@njit(cache=True, nogil=True)
+def _fill_split_last(image, pad, wp, split):
+    """_fill_split's layout with the channels last: split[y % 2, (y // 2) * wp + x, c]."""
+    c_in, h, w = image.shape
+    for r in range(h):
+        y = r + pad
+        base = (y // 2) * wp + pad
+        dst = split[y % 2, base:base + w]
+        for q in range(w):
+            pixel = dst[q]
+            for c in range(c_in):
+                pixel[c] = image[c, r, q]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_in_last(split, th, tw, cols, vt, t0):
+    """vt[4a + b, t0 + j, c] = _winograd_in's v[4a + b, c, t0 + j], from split as _fill_split_last
+    leaves it; cols: (2, 4, (th + 1) * (tw + 1), C) scratch. For dW's GEMM, e @ vt (OpenBLAS:
+    1.7x as fast as e @ v.T); the transposing copy costs 3 us per image of 32 channels."""
+    n1 = tw + 1
+    n_cols, n_tiles = (th + 1) * n1, th * n1
+    c_in = split.shape[2]
+    for par in range(2):  # B^T over columns, as _winograd_in's, channel vectors at a time
+        src = split[par]
+        for j in range(n_cols):
+            p0, p1, p2, p3 = src[2 * j], src[2 * j + 1], src[2 * j + 2], src[2 * j + 3]
+            c0, c1, c2, c3 = cols[par, 0, j], cols[par, 1, j], cols[par, 2, j], cols[par, 3, j]
+            for c in range(c_in):
+                c0[c] = p0[c] - p2[c]
+                c1[c] = p1[c] + p2[c]
+                c2[c] = p2[c] - p1[c]
+                c3[c] = p1[c] - p3[c]
+    size, shift = n_tiles * c_in, n1 * c_in  # then over rows: ty + 1 is `shift` on in (j, c)
+    for b in range(4):
+        even, odd = cols[0, b].reshape(-1), cols[1, b].reshape(-1)
+        d0, d1, d2, d3 = even[:size], odd[:size], even[shift:shift + size], odd[shift:shift + size]
+        dst = vt[b, t0:t0 + n_tiles].reshape(-1)
+        for q in range(size):
+            dst[q] = d0[q] - d2[q]
+        dst = vt[4 + b, t0:t0 + n_tiles].reshape(-1)
+        for q in range(size):
+            dst[q] = d1[q] + d2[q]
+        dst = vt[8 + b, t0:t0 + n_tiles].reshape(-1)
+        for q in range(size):
+            dst[q] = d2[q] - d1[q]
+        dst = vt[12 + b, t0:t0 + n_tiles].reshape(-1)
+        for q in range(size):
+            dst[q] = d1[q] - d3[q]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_grad_in(split, pad, th, tw, cols, e, t0):
+    """e[4a + b, f, t0 + j] = (A g A^T)[a, b], g the 2x2 block of tile j of dout split[f] (as
+    _fill_split leaves it, padded by pad, zero past dout's edges: spare tiles get 0); cols:
+    scratch as _winograd_in's. A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
+    n_tiles = th * (tw + 1)
+    wp = 2 * (tw + 1)
+    top, bottom = (pad // 2) * wp + pad, ((pad + 1) // 2) * wp + pad  # where tile 0's rows start
+    for f in range(split.shape[0]):
+        for par in range(2):  # the block's top row, then its bottom one
+            src = split[f, pad % 2, top:] if par == 0 else split[f, (pad + 1) % 2, bottom:]
+            c0, c1, c2, c3 = cols[par, 0], cols[par, 1], cols[par, 2], cols[par, 3]
+            for j in range(n_tiles):
+                c0[j] = src[2 * j]
+            for j in range(n_tiles):
+                c1[j] = src[2 * j] + src[2 * j + 1]
+            for j in range(n_tiles):
+                c2[j] = src[2 * j] - src[2 * j + 1]
+            for j in range(n_tiles):
+                c3[j] = -src[2 * j + 1]
+        for b in range(4):
+            g0, g1 = cols[0, b, :n_tiles], cols[1, b, :n_tiles]
+            dst = e[b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j]
+            dst = e[4 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j] + g1[j]
+            dst = e[8 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = g0[j] - g1[j]
+            dst = e[12 + b, f, t0:t0 + n_tiles]
+            for j in range(n_tiles):
+                dst[j] = -g1[j]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_out_rows(m):
+    """The first half of A^T M A, in place over all of m's columns at once: m[b] becomes the tiles'
+    top output row before its sum over b, m[4 + b] the bottom one's (A^T = [[1, 1, 1, 0],
+    [0, 1, -1, -1]]). Loops over whole rows of the GEMM output: 2x as fast as per tile row."""
+    for b in range(4):
+        m0, m1 = m[b].reshape(-1), m[4 + b].reshape(-1)
+        m2, m3 = m[8 + b].reshape(-1), m[12 + b].reshape(-1)
+        for q in range(m0.size):
+            m0[q] = m0[q] + m1[q] + m2[q]
+        for q in range(m0.size):
+            m1[q] = m1[q] - m2[q] - m3[q]
+
+
+@njit(cache=True, nogil=True)
+def _winograd_out(m, t0, tw, bias, wide, dst):
+    """dst[f] = bias[f] + the 2x2 blocks A^T M A of the tiles, of which _winograd_out_rows left
+    M A's rows in m[:8, f, t0 + j]; cut to dst's size. wide: (2, th * wp) scratch."""
+    n_f, h_out, w_out = dst.shape
+    n1 = tw + 1
+    wp, n_tiles = 2 * n1, ((h_out + 1) // 2) * n1
+    for f in range(n_f):
+        bias_f = bias[f]
+        for i in range(2):  # the sums over b: both output columns of each tile, side by side
+            s0, s1 = m[4 * i, f, t0:t0 + n_tiles], m[4 * i + 1, f, t0:t0 + n_tiles]
+            s2, s3 = m[4 * i + 2, f, t0:t0 + n_tiles], m[4 * i + 3, f, t0:t0 + n_tiles]
+            line = wide[i]
+            for j in range(n_tiles):
+                line[2 * j] = s0[j] + s1[j] + s2[j] + bias_f
+                line[2 * j + 1] = s1[j] - s2[j] - s3[j] + bias_f
+        for oh in range(h_out):
+            base = (oh // 2) * wp
+            src, row = wide[oh % 2, base:base + w_out], dst[f, oh]
+            for q in range(w_out):
+                row[q] = src[q]
+
+
+# The parts run on Python threads (the kernels release the GIL), not in a prange: Numba compiled
+# each prange over these bodies for 4-10 s more than the bodies themselves (18 s -> 7 s per dtype
+# on an empty cache, for the same speed).
+@njit(cache=True, nogil=True)
+def _winograd_forward_part(t, n_parts, x, u, b, pad, group, out):
+    """out[n] = the convolution of x[n] with the weights whose transforms are u (16, F, C), + b,
+    for part t's images t, t + n_parts, ..., `group` of them per GEMM."""
+    n_img, c_in = x.shape[0], x.shape[1]
+    n_f, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
+    th, tw = (h_out + 1) // 2, (w_out + 1) // 2
+    wp, tiles = 2 * tw + 2, th * (tw + 1)
+    split = np.zeros((c_in, 2, (th + 1) * wp + 2), x.dtype)
+    cols = np.empty((2, 4, (th + 1) * (tw + 1)), x.dtype)
+    wide = np.empty((2, th * wp), x.dtype)
+    v_buf = np.empty(16 * c_in * group * tiles, x.dtype)
+    m_buf = np.empty(16 * n_f * group * tiles, x.dtype)
+    mine = (n_img - t + n_parts - 1) // n_parts
+    for g0 in range(0, mine, group):
+        count = min(group, mine - g0)
+        v = v_buf[:16 * c_in * count * tiles].reshape((16, c_in, count * tiles))
+        m = m_buf[:16 * n_f * count * tiles].reshape((16, n_f, count * tiles))
+        for i in range(count):
+            _fill_split(x[t + (g0 + i) * n_parts], pad, wp, split)
+            _winograd_in(split, th, tw, cols, v, i * tiles)
+        for k in range(16):
+            np.dot(u[k], v[k], m[k])
+        _winograd_out_rows(m)
+        for i in range(count):
+            _winograd_out(m, i * tiles, tw, b, wide, out[t + (g0 + i) * n_parts])
+
+
+@njit(cache=True, nogil=True)
+def _winograd_backward_part(t, n_parts, dout, x, u_t, pad, group, dx, dw_parts, db_parts):
+    """For part t's images: dx[n] = the convolution of dout[n], padded by 2 - pad, with the flipped,
+    transposed weights whose transforms are u_t (16, C, F); dw_parts[t] = the sum over their tiles
+    of (A e A^T) * (B^T d B) per (a, b), (16, F, C); db_parts[t, f] = the sums of dout[n, f]'s
+    columns (summed across columns by the caller: row by row the adds vectorise, 0.5 ms -> 0.1 ms
+    for 64 images of 64 16x16 maps)."""
+    n_img, c_in, h, w = x.shape
+    n_f, h_out, w_out = dout.shape[1], dout.shape[2], dout.shape[3]
+    th, tw = (h_out + 1) // 2, (w_out + 1) // 2  # dW's tiles, the forward's
+    dth, dtw = (h + 1) // 2, (w + 1) // 2  # dx's
+    wp, dwp = 2 * tw + 2, 2 * dtw + 2
+    tiles, dtiles = th * (tw + 1), dth * (dtw + 1)
+    zero = np.zeros(c_in, x.dtype)
+    split = np.zeros((2, (th + 1) * wp + 2, c_in), x.dtype)  # channels last, for dW
+    g_split = np.zeros((n_f, 2, th * wp if pad != 1 else 0), x.dtype)  # dout as it is, for dW
+    d_split = np.zeros((n_f, 2, (dth + 1) * dwp + 2), x.dtype)  # dout padded, for dx
+    cols = np.empty((2, 4, max(th + 1, dth + 1) * max(tw + 1, dtw + 1)), x.dtype)
+    cols_last = np.empty((2, 4, (th + 1) * (tw + 1), c_in), x.dtype)
+    wide = np.empty((2, dth * dwp), x.dtype)
+    v_buf = np.empty(16 * c_in * group * tiles, x.dtype)
+    e_buf = np.empty(16 * n_f * group * tiles, x.dtype)
+    vd_buf = np.empty(16 * n_f * group * dtiles, x.dtype)
+    md_buf = np.empty(16 * c_in * group * dtiles, x.dtype)
+    dw_k = np.empty((n_f, c_in), x.dtype)
+    dw, db = dw_parts[t], db_parts[t]
+    dw[:] = 0
+    db[:] = 0
+    mine = (n_img - t + n_parts - 1) // n_parts
+    for g0 in range(0, mine, group):
+        count = min(group, mine - g0)
+        vt = v_buf[:16 * c_in * count * tiles].reshape((16, count * tiles, c_in))
+        e = e_buf[:16 * n_f * count * tiles].reshape((16, n_f, count * tiles))
+        vd = vd_buf[:16 * n_f * count * dtiles].reshape((16, n_f, count * dtiles))
+        md = md_buf[:16 * c_in * count * dtiles].reshape((16, c_in, count * dtiles))
+        for i in range(count):
+            n = t + (g0 + i) * n_parts
+            _fill_split_last(x[n], pad, wp, split)
+            _winograd_in_last(split, th, tw, cols_last, vt, i * tiles)
+            _fill_split(dout[n], 2 - pad, dwp, d_split)
+            blocks, offset = d_split, 1  # pad 1: dW's tiles and dx's coincide, so do their rows
+            if pad != 1:
+                _fill_split(dout[n], 0, wp, g_split)
+                blocks, offset = g_split, 0
+            _winograd_grad_in(blocks, offset, th, tw, cols, e, i * tiles)  # one call: each call
+            # site is compiled anew (1 s)
+            for f in range(n_f):
+                total = db[f]
+                for oh in range(h_out):
+                    row = dout[n, f, oh]
+                    for q in range(w_out):
+                        total[q] += row[q]
+            _winograd_in(d_split, dth, dtw, cols, vd, i * dtiles)
+        for k in range(16):
+            np.dot(e[k], vt[k], dw_k)
+            total, part = dw[k].reshape(-1), dw_k.reshape(-1)
+            for q in range(total.size):  # a loop: dw[k] += dw_k took 25 us per image
+                total[q] += part[q]
+            np.dot(u_t[k], vd[k], md[k])
+        _winograd_out_rows(md)
+        for i in range(count):
+            _winograd_out(md, i * dtiles, dtw, zero, wide, dx[t + (g0 + i) * n_parts])
+
+
+_THREADS = {}
+
+
+def _on_threads(part, n_parts, *args):
+    """part(t, n_parts, *args) for every t < n_parts, side by side: t = 0 on this thread, the
+    others on a pool kept for the next call (per process: a forked child has none of its threads)."""
+    if n_parts > 1:
+        key = (os.getpid(), n_parts)
+        if key not in _THREADS:
+            _THREADS[key] = ThreadPoolExecutor(n_parts - 1, thread_name_prefix="course_lib-conv")
+        others = [_THREADS[key].submit(part, t, n_parts, *args) for t in range(1, n_parts)]
+    part(0, n_parts, *args)
+    for future in others if n_parts > 1 else ():
+        future.result()
+
+
+def _winograd_weights(w):
+    """(F, C, 3, 3) -> (16, F, C): G g G^T per filter and channel, as one product in float64 (an
+    einsum's loops took 0.6 ms for 64 x 32 filters), then in w's dtype."""
+    f, c = w.shape[:2]
+    u = _WINOGRAD_GG @ w.reshape(f * c, 9).T.astype(np.float64)
+    return u.astype(w.dtype).reshape(16, f, c)
+
+
+def _winograd_group(h_out, w_out, n_img, backward):
+    """Images per GEMM: as many as fill _WINOGRAD_TILES columns, at most a part's share."""
+    tiles = ((h_out + 1) // 2) * ((w_out + 1) // 2 + 1)
+    return max(1, min(_WINOGRAD_TILES[backward] // tiles, (n_img + _parts(n_img) - 1) // _parts(n_img)))
+
+
+def _use_winograd(w, stride, pad):
+    """3x3 stride-1 windows with enough channels; pad <= 2 so that dx's padding 2 - pad exists."""
+    f, c, hh, ww = w.shape
+    return (hh, ww, stride) == (3, 3, 1) and pad <= 2 and min(f, c) >= _WINOGRAD_MIN_CHANNELS
+
+
 _CONV_LOCK = threading.Lock()
 _BLAS = []
 
@@ -333,7 +665,10 @@ def conv_forward(x, w, b, stride, pad):
     out = np.empty((n, f, h_out, w_out), x.dtype)
     w_mat, b, flat_out = np.ascontiguousarray(w).reshape(f, -1), np.ascontiguousarray(b), out.reshape(n, f, -1)
     with _CONV_LOCK, _single_threaded_blas():
-        if stride == 1:
+        if _use_winograd(w, stride, pad):
+            group = _winograd_group(h_out, w_out, n, False)
+            _on_threads(_winograd_forward_part, _parts(n), x, _winograd_weights(w), b, pad, group, out)
+        elif stride == 1:
             _conv_images_stride1(x, w_mat, b, hh, ww, pad, h_out, w_out, _parts(n), flat_out)
         else:
             _conv_images(x, w_mat, b, hh, ww, stride, pad, h_out, w_out, _parts(n), flat_out)
@@ -344,6 +679,18 @@ def conv_backward(dout, x, w, stride, pad):
     x = np.ascontiguousarray(x)
     f, hh, ww, h_out, w_out = _conv_geometry(x, w, stride, pad)
     n = x.shape[0]
+    if _use_winograd(w, stride, pad):
+        dx = np.empty_like(x)
+        dw_parts = np.empty((_parts(n), 16, f, x.shape[1]), x.dtype)
+        db_parts = np.empty((_parts(n), f, w_out), x.dtype)
+        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        group = _winograd_group(h_out, w_out, n, True)
+        with _CONV_LOCK, _single_threaded_blas():
+            _on_threads(_winograd_backward_part, _parts(n), np.ascontiguousarray(dout), x,
+                        _winograd_weights(w_flipped), pad, group, dx, dw_parts, db_parts)
+        dw_hat = dw_parts.sum(axis=0, dtype=np.float64).reshape(16, -1)
+        dw = (dw_hat.T @ _WINOGRAD_GG).astype(x.dtype).reshape(w.shape)  # G^T dw_hat G
+        return dx, dw, db_parts.sum(axis=(0, 2))
     dx = np.empty_like(x)
     dw_parts = np.empty((_parts(n), w[0].size, f), x.dtype)  # each part's dW, transposed
     flat_dout = np.ascontiguousarray(dout).reshape(n, f, h_out * w_out)
