@@ -195,6 +195,11 @@ def phase_cells(notebook, index):
     return cells
 
 
+# What a failed test cell's message keeps: the checks' diagnoses ("... 4 times the expected answer,
+# close to N: a missing or extra 1/N") run to 300-500 characters and are the useful part.
+EVALUE_CHARS = 600
+
+
 def cell_passed(cell):
     """nbgrader's rule: a test cell fails if it raised or wrote anything to stderr; it must also
     have run at all (a dead kernel leaves the rest unexecuted)."""
@@ -204,9 +209,9 @@ def cell_passed(cell):
         if out.get("output_type") == "error" and out.get("ename") == "KeyboardInterrupt":
             return False, "ran longer than the cell time limit and was interrupted"
         if out.get("output_type") == "error" and out.get("ename") in ("TimeoutError", "DeadKernelError"):
-            return False, str(out.get("evalue"))[:200]
+            return False, str(out.get("evalue"))[:EVALUE_CHARS]
         if out.get("output_type") == "error":
-            return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:200]}"
+            return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:EVALUE_CHARS]}"
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             return False, "wrote to stderr"
     return True, ""

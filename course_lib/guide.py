@@ -51,8 +51,16 @@ def reading(assignment):
 
 
 def _unavailable(assignment, grade_id):
+    try:
+        data = load(assignment)
+    except Exception:  # noqa: BLE001 - a note, never an error
+        data = None
+    if data and data.get("exercises"):  # the data is here: the id is not one of its exercises
+        print(f"(No exercise {grade_id!r} in {assignment}: its exercises are "
+              f"{', '.join(sorted(data['exercises']))}, the grade ids of its answer cells.)")
+        return
     print(f"(Hints and walkthrough for {assignment} / {grade_id} are not available here: "
-          f"this copy of course_lib has no guide data for them.)")
+          f"this copy of course_lib has no guide data for {assignment}.)")
 
 
 def show(assignment, grade_id):

@@ -247,7 +247,9 @@ def test_the_guide_never_raises_and_says_why_it_is_missing(capsys, monkeypatch):
     assert guide.hints("02_svm", "no-such-exercise") is None
     assert guide.walkthrough("02_svm", "no-such-exercise") is None
     out = capsys.readouterr().out
-    assert "99_nothing / x are not available here" in out and "no-such-exercise" in out
+    assert "99_nothing / x are not available here" in out
+    # the data is there, the id is not an exercise: the note names the exercises (answer cells' ids)
+    assert "No exercise 'no-such-exercise' in 02_svm: its exercises are naive, train, vectorized" in out
     monkeypatch.setattr(guide, "DATA", "no_such_folder")
     assert guide.show("02_svm", "naive") is None and guide.reading("02_svm") == []
     assert "not available" in capsys.readouterr().out

@@ -302,3 +302,17 @@ def test_self_check_in_a_notebook_cell(tmp_path):
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[-1].outputs)
     assert "01_knn: 9 of 12 autograded points" in shown, nb.cells[-1].outputs
     assert "Fix compute_distances_no_loops first (test-no-loops, 0 of 3 points)" in shown
+
+
+def test_an_exercise_opens_its_walkthrough_only_when_every_test_of_it_passed():
+    """update-rules is judged by three tests: momentum alone written must not open Adam's code."""
+    from course_lib import guide
+    from course_lib.selfcheck import Report, Result, _open_walkthroughs, exercise_tests
+    tests = exercise_tests(selfcheck.load("04_fc_nets"))
+    assert tests["update-rules"] == ["test-momentum", "test-rmsprop", "test-adam"]
+    assert tests["fc-net"] == ["test-fc-init", "test-fc-loss", "test-fc-hooks"]
+    results = [Result(gid, [], 1.0, 1.0 if gid == "test-momentum" else 0.0,
+                      [] if gid == "test-momentum" else ["wrong"]) for gid in tests["update-rules"]]
+    results.append(Result("test-affine", [], 1.0, 1.0, []))
+    _open_walkthroughs(Report("04_fc_nets", results))
+    assert guide.passed("04_fc_nets", "affine") and not guide.passed("04_fc_nets", "update-rules")

@@ -292,7 +292,8 @@ def _note(error):
         return (f"your code calls the course's {text.split(WITHHELD)[0]}, which the grader withholds while it "
                 f"grades this test: write it yourself")
     if isinstance(error, NameError):
-        return f"{text}: define it (run its cell) before checking"
+        return (f"{text}: the grader runs only the released cells with your answer cells put in, so "
+                f"define it in an answer cell (a cell you added does not run there)")
     return f"{type(error).__name__}: {text}"[:300]
 
 
@@ -524,11 +525,22 @@ def _open_walkthroughs(report):
     """A test passed in full opens the walkthroughs of its exercises (course_lib.guide) without
     the confirmation step: the learner has earned the worked solution."""
     from .. import guide
-    answers = {t["grade_id"]: t["answers"] for t in load(report.assignment)["tests"]}
-    for result in report.results:
-        if result.passed:
-            for gid in answers.get(result.grade_id, []):
-                guide.mark_passed(report.assignment, gid)
+    passed = {r.grade_id: r.passed for r in report.results}
+    for exercise, tests in exercise_tests(load(report.assignment)).items():
+        if all(passed.get(gid, False) for gid in tests):
+            guide.mark_passed(report.assignment, exercise)
+
+
+def exercise_tests(data):
+    """{answer cell's grade id: the tests that judge it}: a test judges the answer cells named by
+    the first test after them, and so do the tests that follow until the next answer cells
+    (update-rules: test-momentum, test-rmsprop and test-adam)."""
+    found, current = {}, []
+    for test in data["tests"]:
+        current = test["answers"] or current
+        for exercise in current:
+            found.setdefault(exercise, []).append(test["grade_id"])
+    return found
 
 
 # ---------------------------------------------------------------- the command line
