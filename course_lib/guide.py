@@ -63,38 +63,32 @@ def _unavailable(assignment, grade_id):
           f"this copy of course_lib has no guide data for {assignment}.)")
 
 
-def show(assignment, grade_id):
-    """The hints and the walkthrough of one exercise, as one widget (or a printed note where the
-    data or the widgets are not available)."""
+def _box(assignment, grade_id, **parts):
+    """The exercise's guide widget with `parts` (hints=, walkthrough=), or a printed note where
+    the data or the widgets are not available: a guide never breaks a notebook."""
     try:
         entry = exercise(assignment, grade_id)
         if entry is None:
             return _unavailable(assignment, grade_id)
-        return ExerciseGuide(assignment, grade_id, entry).box
+        return ExerciseGuide(assignment, grade_id, entry, **parts).box
     except Exception:  # noqa: BLE001 - a guide must never break a notebook
         return _unavailable(assignment, grade_id)
 
 
+def show(assignment, grade_id):
+    """The hints and the walkthrough of one exercise, as one widget (or a printed note where the
+    data or the widgets are not available)."""
+    return _box(assignment, grade_id)
+
+
 def hints(assignment, grade_id):
     """Only the hints of one exercise."""
-    try:
-        entry = exercise(assignment, grade_id)
-        if entry is None:
-            return _unavailable(assignment, grade_id)
-        return ExerciseGuide(assignment, grade_id, entry, walkthrough=False).box
-    except Exception:  # noqa: BLE001
-        return _unavailable(assignment, grade_id)
+    return _box(assignment, grade_id, walkthrough=False)
 
 
 def walkthrough(assignment, grade_id):
     """Only the walkthrough of one exercise (behind its confirmation)."""
-    try:
-        entry = exercise(assignment, grade_id)
-        if entry is None:
-            return _unavailable(assignment, grade_id)
-        return ExerciseGuide(assignment, grade_id, entry, hints=False).box
-    except Exception:  # noqa: BLE001
-        return _unavailable(assignment, grade_id)
+    return _box(assignment, grade_id, hints=False)
 
 
 def mark_passed(assignment, grade_id):
