@@ -26,8 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 NAMES = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir())
 SWITCH = re.compile(r'^DATASET = "digits"', re.M)
-_PEAK = ("import json as _json, resource as _resource\n"
-         "print('PEAK', _json.dumps(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * 1024))")
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec, so a kernel started
+# by a 2 GB pytest worker "peaked" at 2 GB before running a cell (CI failed on that once).
+_PEAK = ("import json as _json, re as _re\n"
+         "_hwm = _re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read())\n"
+         "print('PEAK', _json.dumps(int(_hwm.group(1)) * 1024))")
 
 
 class NotebookFailed(RuntimeError):

@@ -47,3 +47,16 @@ def test_notebook_benchmark_prints_a_row_per_notebook_and_dataset(tmp_path):
     name, dataset, seconds, peak = row.split()
     assert dataset == "digits" and float(seconds) > 0 and 0.05 < float(peak) < 2
     assert f"no CIFAR-10 in {tmp_path}" in out.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_notebook_peak_is_the_kernels_own_not_its_parents():
+    """Linux carries getrusage's ru_maxrss over fork and exec: a kernel started by a 2 GB pytest
+    worker once "peaked" at 2 GB in CI. The notebook benchmark's peak must not see its parent."""
+    sys.path.insert(0, str(BENCH.parent))
+    from bench_notebooks import _PEAK
+    ballast = bytearray(1 << 30)  # this process: over 1 GB resident
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    out = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True, timeout=60)
+    peak = int(out.stdout.split("PEAK", 1)[1])
+    assert 1 << 20 < peak < 256 << 20, f"a bare interpreter 'peaked' at {peak / 2**20:.0f} MB"
