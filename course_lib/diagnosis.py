@@ -44,6 +44,10 @@ def float64_lines(function):
     return found
 
 
+ZEROED = ("often a mask that should zero them (x <= 0 in a ReLU, a margin that is not met, the "
+          "entries a max did not pick) is missing or the wrong way round")
+
+
 def _is(ratio, target, tol):
     return abs(ratio - target) <= tol * max(1.0, abs(target))
 
@@ -87,6 +91,9 @@ def likely_cause(got, want, n=None, terms=None):
         where = ", ".join(str(tuple(int(i) for i in ix)) for ix in np.argwhere(wrong)[:3])
         return (f"only {int(wrong.sum())} of {want.size} entries differ (at {where}): a special case "
                 f"such as a tie, a value at exactly 0, or a border or padding entry")
+    if want.size >= 2 and np.any(wrong) and not np.any(want[wrong]):
+        return (f"your answer differs only where the expected one is 0 ({int(wrong.sum())} of {want.size} "
+                f"entries): {ZEROED}")
     if relative_difference(got, want)[0] < 1e-4:
         return ("the answer is close, off by a small fraction of its scale: a small constant such as eps "
                 "left out or put in another place, or a step computed in lower precision")
@@ -113,9 +120,13 @@ def describe(name, got, want, tol, n=None, terms=None):
     err, worst = relative_difference(got, want)
     if err <= tol:
         return ""
-    cause = likely_cause(got, want, n, terms)
     at = f" at index {worst}" if worst else ""
     expected, found = float(want[worst]), float(np.asarray(got, dtype=np.float64)[worst])
+    if not np.any(want):  # no scale to be relative to: a "relative difference" of 1e300 says nothing
+        nonzero = int(np.count_nonzero(got))
+        return (f"{name} is off: every expected entry is 0 here, but {nonzero} of {want.size} of yours "
+                f"{'is' if nonzero == 1 else 'are'} not (worst{at}: got {found:.6g}); {ZEROED}")
+    cause = likely_cause(got, want, n, terms)
     digits = 6 if f"{expected:.6g}" != f"{found:.6g}" else 12  # enough to show that they differ
-    return (f"{name} is off: relative difference {err:.3g} (allowed {tol:g}); worst{at}: expected "
+    return (f"{name} is off: relative difference {err:.3g} ({'must be exact' if tol == 0 else f'allowed {tol:g}'}); worst{at}: expected "
             f"{expected:.{digits}g}, got {found:.{digits}g}" + (f"; {cause}" if cause else ""))

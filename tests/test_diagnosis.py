@@ -35,6 +35,22 @@ def test_an_offset_on_answers_of_one_size_is_an_offset_not_a_factor(rng):
     assert "about 1.199 times" in likely_cause(1.2 * losses + 0.01 * rng.standard_normal(20), losses)  # still a factor
 
 
+def test_a_missing_mask_is_named_and_all_zero_answers_get_no_relative_difference(rng):
+    """ReLU's backward without its mask: wrong exactly where the answer is 0. And on inputs that
+    are all negative every expected entry is 0: no scale, so no "relative difference 1e+300"."""
+    from course_lib import layers
+    x, dout = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    want = layers.relu_backward(dout, layers.relu_forward(x)[1])
+    assert "differs only where the expected one is 0" in likely_cause(dout, want)
+    message = describe("dx", dout[:1, :2], np.zeros((1, 2)), 0)
+    assert message.startswith("dx is off: every expected entry is 0 here, but 2 of 2 of yours are not")
+    assert "relative difference" not in message and "e+" not in message and "mask" in message
+    kink = want.copy()
+    kink[0, 0] = 1.0 if want[0, 0] == 0 else 0.0  # one entry at the kink: a special case, not a mask
+    assert "only 1 of 30 entries differ" in likely_cause(kink, want)
+    assert "(must be exact)" in describe("out", want + 1, want, 0)
+
+
 def test_no_pattern_no_guess(rng, want):
     assert likely_cause(want + rng.standard_normal(want.shape), want) == ""
 
