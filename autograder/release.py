@@ -1,6 +1,6 @@
 """Student releases: assignments/<name>/ is generated from solutions/<name>/ by nbgrader, never
 edited by hand, and with it course_lib/selfcheck/<name>.json, what a learner's self-check needs
-from the instructor's notebook as pure data (the released code cells, and per test its grade id,
+from the instructor's notebook as pure data (the released notebook, and per test its grade id,
 points, function and hidden code: `checks.answer(...)` calls, no answers). `release_all` writes
 them; `differences` says whether the committed ones are in sync."""
 import ast
@@ -71,9 +71,10 @@ def _names(code, kind):
 
 def selfcheck_data(name, source_nb, release_nb, notebook_name):
     """What `course-lib check` and `checks.self_check()` need from the instructor's notebook, as
-    JSON-able data: the release's code cells (what the grader runs, with a learner's answer cells
-    put in), and per test its grade id, points, the functions it judges (those of its answer cells
-    that its hidden code calls), the hidden code and the visible test code."""
+    JSON-able data: the released notebook (what the grader runs, with a learner's answer cells put
+    in, and what `course-lib notebooks` writes out), and per test its grade id, points, the
+    functions it judges (those of its answer cells that its hidden code calls), the hidden code and
+    the visible test code."""
     groups = answer_groups(source_nb)
     defined = {nbgrader_meta(c)["grade_id"]: _names(source(c), None) for c in source_nb["cells"] if is_answer(c)}
     every = [n for names in defined.values() for n in names]
@@ -89,13 +90,10 @@ def selfcheck_data(name, source_nb, release_nb, notebook_name):
         functions = [n for n in calls if n in own] or [n for n in calls if n in every] or own
         tests.append({"grade_id": gid, "points": float(nbgrader_meta(cell).get("points", 0)),
                       "functions": functions, "answers": groups.get(gid, []), "hidden": hidden.strip("\n") + "\n"})
-    cells = [{"id": c.get("id"), "cell_type": "code", "metadata": {"nbgrader": nbgrader_meta(c)} if nbgrader_meta(c) else {},
-              "source": source(c)} for c in release_nb["cells"] if c.get("cell_type") == "code"]
-    visible = {nbgrader_meta(c).get("grade_id"): c["source"] for c in cells if is_test(c)}
+    visible = {nbgrader_meta(c).get("grade_id"): source(c) for c in release_nb["cells"] if is_test(c)}
     for test in tests:
         test["visible"] = visible.get(test["grade_id"], "")
-    return {"assignment": name, "notebook": notebook_name,
-            "kernelspec": release_nb.get("metadata", {}).get("kernelspec", {}), "cells": cells, "tests": tests}
+    return {"assignment": name, "notebook": notebook_name, "release": release_nb, "tests": tests}
 
 
 def write_selfcheck(solution_folder, release_folder, target):

@@ -1,7 +1,10 @@
-"""python -m course_lib: train the course's classifiers on the embedded digits and print a table.
+"""course-lib (or python -m course_lib): train the course's classifiers on the embedded digits
+and print a table.
 
-python -m course_lib check NOTEBOOK.ipynb (or course-lib check): check a course notebook as the
-grader would, per function, on fresh inputs (course_lib.selfcheck)."""
+The learner's commands (each has its own --help):
+  course-lib notebooks FOLDER      the student notebooks, written into FOLDER (yours are kept)
+  course-lib check NOTEBOOK.ipynb  check a notebook as the grader would, per function, on fresh inputs
+  course-lib site [--instructor]   the course as a static HTML site"""
 import argparse
 import sys
 
@@ -14,10 +17,13 @@ def main(argv=None):
     if argv[:1] == ["check"]:
         from .selfcheck import main as check
         return check(argv[1:])
+    if argv[:1] == ["notebooks"]:
+        from .selfcheck import notebooks_main
+        return notebooks_main(argv[1:])
     if argv[:1] == ["site"]:  # course-lib site [--out DIR] [--instructor]: the course as HTML
         from .site import main as site_main
         return site_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__,
+    parser = argparse.ArgumentParser(prog="course-lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="compute backend (default: numba, or $COURSE_LIB_BACKEND)")

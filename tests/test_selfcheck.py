@@ -92,7 +92,7 @@ def test_the_notebook_run_is_the_graders(tmp_path):
     assert 'DATASET = "cifar10"' in sources["setup"]
     assert sources["two-loops"] == next(source(c) for c in nb["cells"] if grade_id(c) == "two-loops")
     assert not any("print('added')" in source(c) for c in ran["cells"])
-    assert len(ran["cells"]) == len(selfcheck.load("01_knn")["cells"])
+    assert len(ran["cells"]) == len(selfcheck.load("01_knn")["release"]["cells"])  # the added cell is not run
 
 
 def test_bad_paths_say_what_is_wrong(tmp_path, capsys):
@@ -116,6 +116,91 @@ def test_course_lib_without_a_subcommand_still_runs_the_demo(monkeypatch, capsys
     assert "table of 0" in capsys.readouterr().out
     assert entry.main(["check", "/nonexistent.ipynb"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the notebooks, for a learner without a clone
+def test_the_notebooks_come_out_of_the_package_as_released(tmp_path, capsys):
+    assert selfcheck.notebooks_main([str(tmp_path)]) == 0
+    for name in NAMES:
+        written = tmp_path / name / f"{name}.ipynb"
+        assert written.read_bytes() == (ASSIGNMENTS / name / f"{name}.ipynb").read_bytes(), name
+    assert f"jupyter lab {tmp_path}" in capsys.readouterr().out
+
+
+def test_the_learners_notebooks_are_never_overwritten(tmp_path, capsys):
+    mine = tmp_path / "02_svm" / "02_svm.ipynb"
+    mine.parent.mkdir()
+    mine.write_text("my work")
+    assert selfcheck.write_notebooks(tmp_path, ["01_knn", "02_svm"]) == [tmp_path / "01_knn" / "01_knn.ipynb"]
+    assert mine.read_text() == "my work"
+    assert selfcheck.notebooks_main([str(tmp_path), "02_svm"]) == 0
+    assert mine.read_text() == "my work" and f"kept {mine}" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_an_unknown_assignment_names_the_course_s(tmp_path, capsys):
+    assert selfcheck.notebooks_main([str(tmp_path), "01_knn", "09_gans"]) == 1
+    err = capsys.readouterr().err
+    assert "no assignment '09_gans'; the course's assignments are 01_knn, 02_svm" in err
+    assert not (tmp_path / "01_knn").exists()  # nothing written when the request is wrong
+
+
+def test_fix_first_is_a_written_function_and_verbose_shows_every_problem():
+    from course_lib.selfcheck import Report, Result
+    blank = Result("test-naive", ["svm_loss_naive"], 3.0, 0.0, ["test cell raised NotImplementedError"],
+                   "svm_loss_naive is not written yet: replace the line")
+    wrong = Result("test-vectorized", ["svm_loss_vectorized"], 3.0, 0.0,
+                   ["with reg=0.1: dW is off " + "x" * 200, "with reg=0: loss is off"], "")
+    report = Report("02_svm", [blank, wrong, Result("test-train", ["train"], 2.0, 2.0, [])])
+    assert report.first_failure() is wrong  # a wrong answer is nearer to its points than a blank one
+    short, full = report.text(), report.text(verbose=True)
+    assert "Fix svm_loss_vectorized first" in short and "--verbose" in short
+    assert "x" * 200 not in short.split("Fix ")[0]  # the table cuts it
+    assert "  - with reg=0.1: dW is off " + "x" * 200 in full and "  - with reg=0: loss is off" in full
+    assert "test-naive (svm_loss_naive, 0 of 3 points):" in full and "test-train (" not in full
+    assert Report("02_svm", [blank]).first_failure() is blank
+
+
+@pytest.mark.slow
+def test_a_learner_with_the_wheel_alone_gets_the_notebooks_and_checks_them(tmp_path):
+    """pip install, no clone: the wheel built from the repository's files, unpacked where Python
+    finds it first, with no repository on the path, writes the notebooks and checks one."""
+    import subprocess
+    import sys
+    import zipfile
+    root, src = SOLUTIONS.parent, tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
+    for part in ("course_lib", "autograder"):
+        shutil.copytree(root / part, src / part, ignore=ignore)
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(root / part, src / part)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    wheel = next((tmp_path / "dist").glob("course_lib-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"course_lib/selfcheck/{n}.json" for n in NAMES} <= set(names)
+    assert not any(n.startswith(("solutions/", "assignments/", "tests/")) for n in names)
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+
+    def course_lib(*args):
+        return subprocess.run([sys.executable, "-m", "course_lib", *args], cwd=home, env=env,
+                              capture_output=True, text=True, timeout=600)
+    where = subprocess.run([sys.executable, "-c", "import course_lib; print(course_lib.__file__)"], cwd=home,
+                           env=env, capture_output=True, text=True)
+    assert where.stdout.startswith(str(tmp_path / "site")), where.stdout + where.stderr
+    run = course_lib("notebooks", "my-course")
+    assert run.returncode == 0, run.stderr
+    assert (home / "my-course" / "08_image_features" / "08_image_features.ipynb").read_bytes() == \
+        (ASSIGNMENTS / "08_image_features" / "08_image_features.ipynb").read_bytes()
+    run = course_lib("check", "my-course/08_image_features/08_image_features.ipynb")
+    assert run.returncode == 1, run.stderr
+    assert "08_image_features: 0 of 5 autograded points" in run.stdout, run.stdout + run.stderr
+    assert "Not written yet: hog_features; colour_histogram." in run.stdout
 
 
 # ---------------------------------------------------------------- the same points as the grader
@@ -279,20 +364,6 @@ def test_check_a_wrong_function_costs_its_own_points_with_the_graders_message(tm
 
 
 @pytest.mark.slow
-def test_check_the_release_as_a_learner_has_it(tmp_path):
-    """The command line on a copy of the student release, in its own folder: nothing written,
-    nothing crashes, exit 1."""
-    import subprocess
-    import sys
-    shutil.copytree(ASSIGNMENTS / "08_image_features", tmp_path / "08_image_features")
-    run = subprocess.run([sys.executable, "-m", "course_lib", "check", "08_image_features.ipynb"],
-                         cwd=tmp_path / "08_image_features", capture_output=True, text=True, timeout=600)
-    assert run.returncode == 1, run.stderr
-    assert "08_image_features: 0 of 5 autograded points" in run.stdout
-    assert "Not written yet: hog_features; colour_histogram." in run.stdout
-
-
-@pytest.mark.slow
 def test_self_check_in_a_notebook_cell(tmp_path):
     from nbclient import NotebookClient
     nb = nbformat.reads(json.dumps(solved("01_knn", broken=("no-loops",))), as_version=4)
@@ -307,7 +378,8 @@ def test_self_check_in_a_notebook_cell(tmp_path):
 def test_an_exercise_opens_its_walkthrough_only_when_every_test_of_it_passed():
     """update-rules is judged by three tests: momentum alone written must not open Adam's code."""
     from course_lib import guide
-    from course_lib.selfcheck import Report, Result, _open_walkthroughs, exercise_tests
+    from course_lib.selfcheck import Report, Result, exercise_tests
+    from course_lib.selfcheck.kernel import _open_walkthroughs
     tests = exercise_tests(selfcheck.load("04_fc_nets"))
     assert tests["update-rules"] == ["test-momentum", "test-rmsprop", "test-adam"]
     assert tests["fc-net"] == ["test-fc-init", "test-fc-loss", "test-fc-hooks"]
