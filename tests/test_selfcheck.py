@@ -180,6 +180,7 @@ def test_a_learner_with_the_wheel_alone_gets_the_notebooks_and_checks_them(tmp_p
     wheel = next((tmp_path / "dist").glob("course_lib-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"course_lib/selfcheck/{n}.json" for n in NAMES} <= set(names)
+    assert {f"course_lib/guide_data/{n}.json" for n in NAMES} <= set(names)
     assert not any(n.startswith(("solutions/", "assignments/", "tests/")) for n in names)
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     home = tmp_path / "home"
@@ -193,6 +194,15 @@ def test_a_learner_with_the_wheel_alone_gets_the_notebooks_and_checks_them(tmp_p
     where = subprocess.run([sys.executable, "-c", "import course_lib; print(course_lib.__file__)"], cwd=home,
                            env=env, capture_output=True, text=True)
     assert where.stdout.startswith(str(tmp_path / "site")), where.stdout + where.stderr
+    guide = subprocess.run([sys.executable, "-c", (
+        "from course_lib import guide, selfcheck\n"
+        "for name in selfcheck.assignments():\n"
+        "    for gid in selfcheck.exercise_tests(selfcheck.load(name)):\n"
+        "        entry = guide.exercise(name, gid)\n"
+        "        assert 2 <= len(entry['hints']) <= 3 and entry['walkthrough'] and entry['solution'], (name, gid)\n"
+        "    assert guide.reading(name), name\n"
+        "print('guides ok')")], cwd=home, env=env, capture_output=True, text=True, timeout=120)
+    assert guide.stdout.strip() == "guides ok", guide.stdout + guide.stderr
     run = course_lib("notebooks", "my-course")
     assert run.returncode == 0, run.stderr
     assert (home / "my-course" / "08_image_features" / "08_image_features.ipynb").read_bytes() == \
