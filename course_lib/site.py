@@ -64,8 +64,9 @@ def repository_root(root=None):
     for candidate in ([Path(root)] if root else [Path(__file__).resolve().parents[1], Path.cwd()]):
         if (candidate / "solutions").is_dir() and (candidate / "assignments").is_dir():
             return candidate.resolve()
-    raise SystemExit(f"no solutions/ and assignments/ in {root or 'the package or current folder'}:"
-                     " run from the course repository or give --root")
+    raise SystemExit(f"no solutions/ and assignments/ in {root or 'the package or current folder'}: the site is "
+                     "built from a clone of the course repository (it runs the solutions for the figures); run it "
+                     "there or give --root. Without a clone, `course-lib notebooks FOLDER` gives you the notebooks")
 
 
 def default_cache():
@@ -306,7 +307,8 @@ From the course repository:
 {_start_commands(root)}
 ```
 
-Then open a notebook in JupyterLab (`jupyter lab`): `assignments/<name>/<name>.ipynb`. Each one
+Then open a notebook in JupyterLab (`jupyter lab`): `assignments/<name>/<name>.ipynb` (with the
+package alone, `course-lib notebooks my-course` writes them into `my-course/`). Each one
 teaches, asks you for a function, checks it on the spot, and ends with an interactive panel.
 
 ## The notebooks, in order

@@ -297,3 +297,11 @@ def test_student_notebook_takes_only_the_plain_cells_pictures():
             plain = not (meta.get("solution") or meta.get("grade"))
             assert cell["outputs"] == ([{"output_type": "display_data", "metadata": {},
                                          "data": {"image/png": "iVBORw0KGgo="}}] if plain else [])
+
+
+def test_without_a_clone_the_site_says_where_to_build_it_and_how_to_get_the_notebooks(tmp_path):
+    from course_lib.site import repository_root
+    with pytest.raises(SystemExit) as stop:
+        repository_root(tmp_path)
+    assert "a clone of the course repository" in str(stop.value) and "course-lib notebooks FOLDER" in str(stop.value)
+    assert repository_root(ROOT) == ROOT.resolve()
