@@ -113,12 +113,16 @@ def library_folders(job, gid=None):
     course = Path(job.course)
     if gid is None:
         lib, rebuilt = edition.notebook_library(course / "editions" / job.assignment / NOTEBOOK)
-        cache = course / "numba-cache" / job.assignment / NOTEBOOK
+        cache = _notebook_cache(job)
         if rebuilt:  # not prepared (a lone grade_submission): its cache was for another copy
             shutil.rmtree(cache, ignore_errors=True)
         return lib, cache
     return (course / "editions" / job.assignment / gid / "course_lib",
             course / "numba-cache" / job.assignment / gid)
+
+
+def _notebook_cache(job):
+    return Path(job.course) / "numba-cache" / job.assignment / NOTEBOOK
 
 
 def _seed_cache(cache, notebook_cache=None):
@@ -149,7 +153,7 @@ def _jail_library(job, sandbox, gid=None, harness=False):
     lib, cache = library_folders(job, gid)
     if job.warm_up:  # the instructor's run fills the cache in place
         if not cache.exists():
-            _seed_cache(cache, library_folders(job)[1] if gid is not None else None)
+            _seed_cache(cache, _notebook_cache(job) if gid is not None else None)
         cache.mkdir(parents=True, exist_ok=True)
         if sandbox.uid is not None:
             _give_to(cache, sandbox.uid)
