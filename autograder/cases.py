@@ -65,7 +65,13 @@ def credit(points, problems):
     only problem is a dtype slip, else none."""
     if not problems:
         return points
-    return points * SLIP_SHARE if all(p.startswith(FLOAT64_SLIP) for p in problems) else 0.0
+    return points * SLIP_SHARE if all(_unplaced(p).startswith(FLOAT64_SLIP) for p in problems) else 0.0
+
+
+def _unplaced(problem):
+    """A problem without the "with stride=2, pad=1: " that decided puts before the problems of a
+    case with several configurations."""
+    return problem.split(": ", 1)[1] if problem.startswith("with ") and ": " in problem else problem
 
 
 NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over

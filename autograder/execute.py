@@ -7,8 +7,10 @@ The request holds the notebook, the jail command that wraps the kernel (autograd
 `--`) and the time limits. This runner is not in the jail: it runs as the grader's user, in the
 grader's PID namespace, which the kernel cannot see, let alone reach (no /proc entry, no
 descriptor, no signal gets there). The kernel talks to it over ZeroMQ on Unix sockets in the
-jail's working folder, which the runner reaches through /proc/<jail>/root; nothing the kernel sends
-is trusted beyond the cell outputs, each capped, and messages beyond MAX_MESSAGE are dropped.
+jail's working folder, which the runner reaches through /proc/<jail>/root, once, before any code of
+the submission runs (no reconnection: a path in the kernel's folder is the kernel's to change);
+nothing the kernel sends is trusted beyond the cell outputs, each capped, and messages beyond
+MAX_MESSAGE are dropped.
 """
 import json
 import os
@@ -21,6 +23,7 @@ import traceback
 import nbformat
 import zmq
 import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -36,11 +39,20 @@ SEND_TIMEOUT_MS = 20_000
 KERNEL_DIR = "/home/student/.kernel"  # inside the jail
 
 
+class JailedKernelClient(AsyncKernelClient):
+    """No heartbeat channel: after every missed beat it makes its socket again, resolving the
+    socket's path again (see JailedKernelManager.client). The runner watches the kernel's process
+    instead (nbclient polls the manager's is_alive)."""
+
+    def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
+
+
 class JailedKernelManager(AsyncKernelManager):
     """A kernel started by autograder.jail, on ipc sockets in its working folder."""
 
     def __init__(self, jail, **kwargs):
-        super().__init__(transport="ipc", ip=f"{KERNEL_DIR}/k", **kwargs)
+        super().__init__(transport="ipc", ip=f"{KERNEL_DIR}/k", client_factory=JailedKernelClient, **kwargs)
         inner = f"{KERNEL_DIR}/kernel.json"
         self._kernel_spec = KernelSpec(
             argv=[*jail, "--copy", f"{{connection_file}}={inner}", "--",
@@ -59,8 +71,14 @@ class JailedKernelManager(AsyncKernelManager):
         # a kernel that wrecked its own sockets must not block a send of ours for ever
         context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         context.setsockopt(zmq.LINGER, 0)
-        # the sockets as the runner sees them: through the jail's root
-        return super().client(ip=f"/proc/{self.jail_pid}/root{KERNEL_DIR}/k", context=context, **kwargs)
+        # Connected once, never again: the runner (outside the jail, as the grader's user) resolves
+        # a socket's path only while no code of the submission has run. The folder is the
+        # kernel's: a socket closed and replaced by a link to a host socket would otherwise send
+        # ZeroMQ's reconnects there (a student-style attack did), resolved from the runner's root.
+        context.setsockopt(zmq.RECONNECT_IVL, -1)
+        ip = f"/proc/{self.jail_pid}/root{KERNEL_DIR}/k"
+        _wait_for_sockets([f"{ip}-{getattr(self, f'{name}_port')}" for name in CHANNELS])
+        return super().client(ip=ip, context=context, **kwargs)
 
     def kill_namespace(self):
         """SIGKILL the namespace's PID 1 (and so everything in it), whatever the kernel did to its
@@ -72,6 +90,26 @@ class JailedKernelManager(AsyncKernelManager):
                 pass
             os.close(self.namespace_init)
             self.namespace_init = None
+
+
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+SOCKETS_WAIT = 120.0  # seconds for a kernel to bind its sockets (it starts in a jail, on a busy machine)
+
+
+def _wait_for_sockets(paths, wait=SOCKETS_WAIT):
+    """Until every path is a Unix socket (not a link): the kernel has bound them all, so that the
+    one connection of each channel, made right after, finds its socket. A kernel that died gives
+    up the wait; its client then fails as a dead kernel's does."""
+    import stat
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if all(stat.S_ISSOCK(os.lstat(p).st_mode) for p in paths):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
 
 
 def _first_child(pid, wait=10.0):

@@ -3,6 +3,7 @@ read-only (with any installed copy of course_lib or the grader shown empty), a c
 (the full one for the notebook, a grading edition for a decisive test) at LIB, the grader's harness
 at GRADER, the limits, the uid and cgroup of the submission, and a clean environment.
 """
+import glob
 import importlib.util
 import os
 import site
@@ -41,17 +42,32 @@ def shown_host_paths():
     return [*SYSTEM, *(f"/etc/{name}" for name in ETC), *runtime_paths()]
 
 
+# where packages are installed under a prefix (a virtual environment, Python's own, /usr)
+PACKAGE_FOLDERS = ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
+                   "local/lib/python3*/site-packages", "local/lib/python3*/dist-packages", "lib64/python3*/site-packages")
+PACKAGES = ("course_lib", "autograder")
+
+
 def installed_copies(paths):
-    """course_lib and autograder folders inside the exposed paths (a non-editable install): the jail
-    shows them empty, so that only the library at LIB can be imported."""
-    found = []
-    for name in ("course_lib", "autograder"):
+    """Every course_lib and autograder folder that the exposed paths hold: the one this process
+    imports, any other install on its path, and any in the package folders under each exposed
+    path (a virtual environment's copy while the grader runs from a checkout, or the system's).
+    The jail shows them empty, so that only the library at LIB can be imported, whatever a
+    submission adds to sys.path."""
+    places = [*sys.path, *site.getsitepackages()]
+    for path in paths:
+        places += [found for pattern in PACKAGE_FOLDERS for found in glob.glob(os.path.join(path, pattern))]
+        places.append(path)
+    for name in PACKAGES:
         spec = importlib.util.find_spec(name)
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            real = os.path.realpath(location)
-            if any(real.startswith(p.rstrip("/") + "/") for p in paths):
-                found.append(real)
-    return found
+        places += [os.path.dirname(p) for p in ((spec.submodule_search_locations or []) if spec else [])]
+    found = []
+    for place in dict.fromkeys(os.path.realpath(p) for p in places if p):
+        for name in PACKAGES:
+            folder = os.path.join(place, name)
+            if os.path.isdir(folder) and any(folder.startswith(p.rstrip("/") + "/") for p in paths):
+                found.append(folder)
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ class Sandbox:
                "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
                "--file-mb", str(limits.file_mb)]
         cmd += [f"--ro={p}" for p in paths]
-        cmd += [f"--hide={p}" for p in installed_copies(paths)]
+        cmd += [f"--hide={p}" for p in installed_copies([*paths, *shown_host_paths()])]
         # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo
         cmd += [f"--copy={library}={LIB}/course_lib"]
         if harness:

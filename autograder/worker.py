@@ -75,6 +75,11 @@ class InstructorNotebookError(RuntimeError):
     """The instructor's notebook does not earn full marks on the grader's inputs."""
 
 
+# what check_instructor's stamp also depends on: how the caches are seeded (a course warmed by an
+# older grader, whose editions' caches held the withheld kernels, is warmed again)
+CACHE_LAYOUT = "2: an edition's cache holds no entry of a file it changes\n"
+
+
 def check_instructor(course, job):
     """Grade the instructor's own notebook (job: student "instructor") like a submission: every
     autograded test must pass. Done once per version of the notebooks and the library; it fills
@@ -85,7 +90,7 @@ def check_instructor(course, job):
     stamp = course / "numba-cache" / f".{job.assignment}.sha256"
     editions = "".join(edition.fingerprint(case.withhold) for case in CASES.get(job.assignment, {}).values())
     notebooks = json.dumps([job.sources, job.releases], sort_keys=True)
-    wanted = hashlib.sha256((notebooks + edition.fingerprint(()) + editions).encode()).hexdigest()
+    wanted = hashlib.sha256((CACHE_LAYOUT + notebooks + edition.fingerprint(()) + editions).encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     shutil.rmtree(course / "numba-cache" / job.assignment, ignore_errors=True)
@@ -125,27 +130,39 @@ def _notebook_cache(job):
     return Path(job.course) / "numba-cache" / job.assignment / NOTEBOOK
 
 
-def _seed_cache(cache, notebook_cache=None):
+def _notebook_library(job):
+    return Path(job.course) / "editions" / job.assignment / NOTEBOOK / "course_lib"
+
+
+def _seed_cache(cache, library, notebook=None):
     """Start a jail's Numba cache from entries compiled already, instead of compiling the
     library's kernels again in the jail (minutes for a convolution network, inside the cell time
-    limit). An edition starts from the notebook's cache (made just before, in the same jail
-    layout); the notebook's from the host library's own cache, moved to where the jail's copy of
-    each file looks (Numba keys a cache folder on the source's path). Numba checks each index
-    against a hash of its source file, so entries of a file that differs (an edition's edited file,
-    an older library) are ignored and remade: copying can only save time, never change a result."""
-    if notebook_cache is not None:
-        if notebook_cache.is_dir():
-            shutil.copytree(notebook_cache, cache, symlinks=True)
-        return
+    limit). Numba keys a cache folder on the source file's path and names each entry after the
+    file, so entries are copied file by file, to where the jail's copy of that file looks.
+
+    The notebook's cache (notebook: None) starts from the host library's own cache. An edition's
+    (notebook: (the notebook's library, its cache)) starts from the notebook's entries of the files
+    it shares with the notebook's library, byte for byte, and from nothing of a file it changes:
+    the entries of the full file hold the compiled kernels that the edition withholds, and Numba's
+    refusing them (their source hash differs) would not stop a submission from loading them by
+    hand. Numba checks each index against a hash of its source file, so a copied entry can only
+    save time, never change a result."""
     from numba.core.caching import UserProvidedCacheLocator
-    for index in edition.LIBRARY.rglob("__pycache__/*.nbi"):
-        source = index.parent.parent / (index.name.split(".", 1)[0] + ".py")
-        if not source.is_file():  # a cache left by a file that is gone
-            continue
-        inner = f"{LIB}/course_lib/{source.relative_to(edition.LIBRARY)}"
-        target = cache / UserProvidedCacheLocator.get_suitable_cache_subpath(inner)
-        target.mkdir(parents=True, exist_ok=True)
-        for entry in [index, *index.parent.glob(index.name.removesuffix(".nbi") + ".*.nbc")]:
+    library = Path(library)
+    for source in sorted(library.rglob("*.py")):
+        relative = source.relative_to(library)
+        if notebook is None:
+            host = edition.LIBRARY / relative
+            entries = host.parent / "__pycache__"
+        else:
+            twin = notebook[0] / relative
+            if not twin.is_file() or twin.read_bytes() != source.read_bytes():
+                continue  # a file the edition changes: none of its compiled code
+            entries = notebook[1] / UserProvidedCacheLocator.get_suitable_cache_subpath(
+                f"{LIB}/course_lib/{relative}")
+        target = cache / UserProvidedCacheLocator.get_suitable_cache_subpath(f"{LIB}/course_lib/{relative}")
+        for entry in [*entries.glob(f"{source.stem}.*.nbi"), *entries.glob(f"{source.stem}.*.nbc")]:
+            target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(entry, target / entry.name)
 
 
@@ -153,7 +170,7 @@ def _jail_library(job, sandbox, gid=None, harness=False):
     lib, cache = library_folders(job, gid)
     if job.warm_up:  # the instructor's run fills the cache in place
         if not cache.exists():
-            _seed_cache(cache, _notebook_cache(job) if gid is not None else None)
+            _seed_cache(cache, lib, None if gid is None else (_notebook_library(job), _notebook_cache(job)))
         cache.mkdir(parents=True, exist_ok=True)
         if sandbox.uid is not None:
             _give_to(cache, sandbox.uid)

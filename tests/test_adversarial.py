@@ -16,7 +16,7 @@ import pytest
 
 from adversarial import NAME, corpus
 from autograder import grading
-from notebook_tools import ROOT, SOLUTIONS, write_submission
+from notebook_tools import ROOT, SOLUTIONS, grade_id, solved, source, write_submission
 
 # Cells get all the time a busy machine may need; the submissions that hang are graded apart with a
 # short cell limit, since there the hang is what is tested.
@@ -233,3 +233,48 @@ def test_every_test_cell_of_every_assignment_has_a_decisive_check():
         tests = {gid for gid, cells in graded_cells(load(SOLUTIONS / name / f"{name}.ipynb")).items()
                  if is_test(cells[0])}
         assert tests == set(CASES[name]), name
+
+
+# A kernel closes its heartbeat socket and puts a link to a host socket in its place: the runner,
+# outside the jail and as the grader's user, used to follow it on ZeroMQ's reconnects (a
+# student-style attack counted some 200 connections to a root-only socket of the host).
+SOCKET_SWAP = """
+import json as _json, os as _os, threading as _threading, time as _time
+from ipykernel.kernelapp import IPKernelApp as _App
+_conn = _json.load(open("/home/student/.kernel/kernel.json"))
+_hb = f"{_conn['ip']}-{_conn['hb_port']}"
+_threading.Thread(target=_App.instance().heartbeat.context.term, daemon=True).start()
+_time.sleep(1)
+if _os.path.lexists(_hb):
+    _os.unlink(_hb)
+_os.symlink(%r, _hb)
+_time.sleep(5)
+"""
+
+
+def test_the_runner_never_follows_a_link_the_kernel_puts_in_its_socket_folder(tmp_path, warm_course):
+    import socket
+    host_socket = tmp_path / "host.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(host_socket))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    connections, done = [], threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                connections.append(listener.accept()[0])
+            except OSError:
+                pass
+    threading.Thread(target=accept, daemon=True).start()
+    nb = solved(NAME)
+    cell = next(c for c in nb["cells"] if grade_id(c) == "naive")
+    cell["source"] = SOCKET_SWAP % str(host_socket) + source(cell)
+    write_submission(tmp_path / "subs", "swapper", NAME, nb)
+    course = warm_course(NAME, tmp_path / "course")
+    results = grading.autograde(SOLUTIONS / NAME, tmp_path / "subs", course, feedback=False, **LIMITS)
+    done.set()
+    listener.close()
+    assert "swapper" in results
+    assert connections == [], f"{len(connections)} connections reached the host socket"

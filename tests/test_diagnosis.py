@@ -147,6 +147,24 @@ def test_credit_halves_a_test_for_a_dtype_slip_alone():
     assert credit(4.0, ["test cell raised AssertionError: x"]) == 0.0
 
 
+def test_a_dtype_slip_costs_half_on_a_case_with_several_configurations_too(rng):
+    """decided puts "with stride=2, pad=1: " before each configuration's problems; the conv
+    forward with float64 answers for float32 inputs (np.zeros without dtype=) kept half, not 0."""
+    from autograder.cases import CASES, credit, decided
+    case = CASES["06_convnets"]["test-conv-forward"]
+    configurations = case.configurations(rng)
+    assert len(configurations) > 1
+    arrays = {}
+    for j, config in enumerate(configurations):
+        arrays[f"c{j}.out0"] = case.check.expected(config)[0]
+        arrays[f"c{j}.f32_out0"] = case.check.expected(config)[0]  # right, but float64
+    problems = decided(case, configurations, {"error": None}, arrays)
+    assert problems and all(p.startswith("with ") and "came out as float64" in p for p in problems), problems
+    assert credit(3.0, problems) == 1.5
+    arrays["c0.f32_out0"] = arrays["c0.f32_out0"] + 1  # and wrong as well: nothing
+    assert credit(3.0, decided(case, configurations, {"error": None}, arrays)) == 0.0
+
+
 SHAPES = {"W1": (4, 2, 3, 3), "b1": (4,), "W2": (96, 20), "b2": (20,)}
 
 

@@ -102,7 +102,27 @@ TWINS = [
     ("07_network_visualization", "test-class-visualization", "netvis.fooling_image(None, np.ones((1, 1, 4, 4)), 0)"),
     ("02_svm", "test-train", "__import__('course_lib.widgets.linear', fromlist=['x']).train_linear(None, *[None] * 7)"),
     ("02_svm", "test-train", "__import__('course_lib.solver', fromlist=['x']).Solver._step(None)"),
+    # the private parts of a withheld kernel (found by a student-style attack: an im2col column
+    # matrix times the weights is a convolution, its adjoint the backward's dx)
+    ("06_convnets", "test-conv-forward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._im2col_image)"),
+    ("06_convnets", "test-conv-backward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._col2im_image)"),
+    ("06_convnets", "test-conv-forward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._conv_images_stride1)"),
+    ("06_convnets", "test-conv-forward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._winograd_forward_part)"),
+    ("06_convnets", "test-conv-forward", "__import__('course_lib.kernels.numpy_kernels', fromlist=['x'])._windows(np.ones((1, 1, 3, 3)), 3, 3, 1, 0)"),
 ]
+
+
+def test_a_withheld_kernels_private_helpers_go_with_it_and_shared_ones_stay():
+    """with_helpers: what only withheld code reaches goes too; the checks and the backend
+    dispatch that every layer uses stay (or every layer of the edition would break)."""
+    conv = {e.split(":")[1] for e in edition.with_helpers(CASES["06_convnets"]["test-conv-forward"].withhold)}
+    assert {"_im2col_image", "_col2im_image", "_conv_images_stride1", "_conv_grad_images_stride1",
+            "_winograd_in", "_winograd_out", "_windows"} <= conv
+    every = {e for case in (c for cases in CASES.values() for c in cases.values())
+             for e in edition.with_helpers(case.withhold)}
+    assert not {"layers.py:_run", "layers.py:_check_dout", "layers.py:_param"} & every
+    relu = CASES["04_fc_nets"]["test-relu"].withhold
+    assert edition.with_helpers(relu)[:len(relu)] == list(relu)
 
 
 @pytest.mark.parametrize("name,gid,call", TWINS)
@@ -110,6 +130,8 @@ def test_the_twins_of_what_a_test_grades_are_withheld_too(name, gid, call, tmp_p
     lib, _ = edition.build(tmp_path / "edition", CASES[name][gid].withhold)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np\n"
             "from course_lib import layers, netvis\n"
+            "def _every_argument(f):  # a stub keeps its signature; a kernel has no __code__ and fails\n"
+            "    return f(*[None] * f.__code__.co_argcount)\n"
             f"try:\n    {call}\nexcept NotImplementedError as err:\n    print('withheld' if 'withheld' in str(err) else err)\n")
     out = subprocess.run([sys.executable, "-c", code, str(lib.parent)], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "withheld", (out.stdout, out.stderr[-500:])

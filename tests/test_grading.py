@@ -1,6 +1,7 @@
 """The grading pipeline end to end, in a temporary course directory, with real nbgrader runs."""
 import csv
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,15 +39,25 @@ def test_solutions_score_full_marks_on_every_autograded_cell(svm):
     assert record["max_score"] == 12  # plus two written answers, graded by hand
 
 
-def test_each_grading_edition_starts_from_the_notebooks_numba_cache(svm):
+def test_each_grading_edition_starts_from_the_notebooks_numba_cache_less_what_it_withholds(svm):
     """The instructor's run compiles the library once, for the notebook; each test's edition then
-    starts from those entries (it edits only some files) instead of compiling them all again."""
+    starts from those entries of the files it does not change, instead of compiling them all
+    again. Of a file it changes, it holds nothing compiled from the full file: a submission could
+    load a withheld kernel from there by hand (a student-style attack did, for _svm_rows)."""
+    from autograder.cases import CASES
+    from autograder.edition import with_helpers
     cache = svm[0] / "course" / "numba-cache" / "02_svm"
     notebook = {p.name for p in (cache / "notebook").rglob("*.nbi")}
+    assert any(n.split(".")[1].startswith("_svm_rows-") for n in notebook)  # the kernel at stake was compiled
     editions = [folder for folder in cache.iterdir() if folder.is_dir() and folder.name != "notebook"]
     assert notebook and len(editions) == 3
     for folder in editions:
-        assert notebook <= {p.name for p in folder.rglob("*.nbi")}, folder.name
+        withheld = with_helpers(CASES["02_svm"][folder.name].withhold)
+        changed = {Path(e.split(":")[0]).stem for e in withheld} | {"cuda_kernels"}
+        held = {p.name for p in folder.rglob("*.nb[ic]")}
+        assert {n for n in notebook if n.split(".")[0] not in changed} <= held, folder.name
+        names = {e.split(":")[1].split(".")[-1] for e in withheld}
+        assert not [n for n in held if n.split(".")[1].split("-")[0] in names], folder.name
 
 
 def test_blank_release_scores_zero_without_crashing(svm):

@@ -181,3 +181,21 @@ def test_without_root_the_jail_uses_a_user_namespace():
         pytest.skip(f"user namespaces are not allowed here: {out.stderr.strip()}")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1000", "0000000000000000"]
+
+
+def test_every_installed_copy_of_the_library_in_the_shown_paths_is_hidden(tmp_path, monkeypatch):
+    """A student-style attack found a virtual environment's copy of course_lib (guide data and
+    references included) importable in the jail while the grader ran from a checkout: the copy
+    the grader's process imports was the checkout's, and only that one was hidden."""
+    from autograder.sandbox import installed_copies
+    prefix = tmp_path / "venv"
+    venv_copy = prefix / "lib" / "python3.11" / "site-packages" / "course_lib"
+    system_copy = tmp_path / "usr" / "lib" / "python3" / "dist-packages" / "autograder"
+    on_path = tmp_path / "elsewhere" / "course_lib"
+    outside = tmp_path / "not-shown" / "course_lib"
+    for folder in (venv_copy, system_copy, on_path, outside):
+        folder.mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [*sys.path, str(on_path.parent), str(outside.parent)])
+    found = installed_copies([str(prefix), str(tmp_path / "usr"), str(tmp_path / "elsewhere")])
+    assert {str(venv_copy), str(system_copy), str(on_path)} <= set(found)
+    assert str(outside) not in found  # not shown in the jail: nothing to hide

@@ -191,6 +191,7 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
 
     import course_lib.checks
     from autograder.cases import CASES, NOT_PLAIN, decided
+    from autograder.edition import with_helpers
 
     gid = test["grade_id"]
     case = CASES[assignment][gid]
@@ -208,7 +209,7 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
     kept = course_lib.checks.answer
     course_lib.checks.answer = answer
     try:
-        with _namespace_kept(ns), _withheld(case.withhold, ns), _captured(), _time_limit(seconds):
+        with _namespace_kept(ns), _withheld(with_helpers(case.withhold), ns), _captured(), _time_limit(seconds):
             for name in set(hide) - set(keep):
                 if name in ns and not (inspect.isfunction(ns[name]) or inspect.isclass(ns[name])):
                     del ns[name]
