@@ -3,6 +3,7 @@ instructor's notebook with the student's answer cells put in and the test cells 
 hidden test), and, per test, the cells its decisive run needs."""
 import copy
 import os
+import re
 import stat
 import unicodedata
 import zipfile
@@ -200,6 +201,14 @@ def phase_cells(notebook, index):
 EVALUE_CHARS = 600
 
 
+def _what_was_written(text):
+    """The telling line of a cell's stderr (a warning's own line, not the source line Python
+    prints after it), shortened: the student's own output, so that they see what cost the test."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    telling = next((line for line in lines if re.search(r"(Warning|Error)\b", line)), lines[0] if lines else "")
+    return telling[:EVALUE_CHARS] or "(empty)"
+
+
 def cell_passed(cell):
     """nbgrader's rule: a test cell fails if it raised or wrote anything to stderr; it must also
     have run at all (a dead kernel leaves the rest unexecuted)."""
@@ -213,5 +222,5 @@ def cell_passed(cell):
         if out.get("output_type") == "error":
             return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:EVALUE_CHARS]}"
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            return False, "wrote to stderr"
+            return False, f"wrote to stderr: {_what_was_written(out.get('text'))}"
     return True, ""

@@ -6,8 +6,8 @@ Below every exercise of a notebook, `guide.show("02_svm", "naive")` shows two bu
   of the answer;
 * a **walkthrough** (the reasoning, then the instructor's code), shown only when asked for twice:
   "I have tried: show the walkthrough", then "Show it". Once the learner's own check of the
-  exercise has passed (`mark_passed(assignment, grade_id)`, a hook for the course's checks), it
-  opens at the first click.
+  exercise has passed (`mark_passed(assignment, grade_id)`, a hook for the course's checks, which
+  records it in the notebook's folder, PASSED_FILE), it opens at the first click.
 
 The data comes from `course_lib/guide_data/<assignment>.json`, which `course-grade release`
 generates from `solutions/<assignment>/guide.toml` and the instructor's answer cells. The
@@ -18,6 +18,7 @@ a notebook.
 import json
 import weakref
 from importlib import resources
+from pathlib import Path
 
 DATA = "guide_data"  # the folder in course_lib; autograder.edition keeps it out of every jail
 CONFIRM = ("The walkthrough shows the full solution. Reading it before you have really tried "
@@ -59,8 +60,20 @@ def _unavailable(assignment, grade_id):
         print(f"(No exercise {grade_id!r} in {assignment}: its exercises are "
               f"{', '.join(sorted(data['exercises']))}, the grade ids of its answer cells.)")
         return
+    known = _assignments()
+    if known and assignment not in known:  # the data is here: the name is not one of the course's
+        print(f"(No assignment {assignment!r} in the guide: the course's are {', '.join(known)}.)")
+        return
     print(f"(Hints and walkthrough for {assignment} / {grade_id} are not available here: "
           f"this copy of course_lib has no guide data for {assignment}.)")
+
+
+def _assignments():
+    try:
+        return sorted(p.name.removesuffix(".json") for p in resources.files("course_lib").joinpath(DATA).iterdir()
+                      if p.name.endswith(".json"))
+    except Exception:  # noqa: BLE001 - no guide data at all (a grading jail)
+        return []
 
 
 def _box(assignment, grade_id, **parts):
@@ -91,11 +104,40 @@ def walkthrough(assignment, grade_id):
     return _box(assignment, grade_id, hints=False)
 
 
-def mark_passed(assignment, grade_id):
+# the exercises whose check passed, kept in the notebook's folder (the kernel's working folder):
+# a restart, or a pass by `course-lib check` in a terminal, still opens their walkthroughs
+PASSED_FILE = ".course-lib-passed.json"
+
+
+def _recorded(folder=None):
+    try:
+        data = json.loads((Path(folder or ".") / PASSED_FILE).read_text(encoding="utf-8"))
+        return {(a, g) for a, ids in data.items() for g in ids}
+    except Exception:  # noqa: BLE001 - none yet, or unreadable: nothing recorded
+        return set()
+
+
+def _record(pairs, folder=None):
+    try:
+        every = _recorded(folder) | set(pairs)
+        data = {}
+        for a, g in sorted(every):
+            data.setdefault(a, []).append(g)
+        path = Path(folder or ".") / PASSED_FILE
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        partial.replace(path)
+    except Exception:  # noqa: BLE001 - a read-only folder: the pass holds in this kernel only
+        pass
+
+
+def mark_passed(assignment, grade_id, folder=None):
     """The learner's own check of this exercise passed: its walkthrough opens without the
-    confirmation step, in the guides already shown and in those shown later."""
+    confirmation step, in the guides already shown and in those shown later, and after a
+    restart (it is recorded in folder, default the kernel's working folder: the notebook's)."""
     try:
         _passed.add((assignment, grade_id))
+        _record([(assignment, grade_id)], folder)
         for ref in list(_live):
             guide = ref()
             if guide is None:
@@ -107,7 +149,7 @@ def mark_passed(assignment, grade_id):
 
 
 def passed(assignment, grade_id):
-    return (assignment, grade_id) in _passed
+    return (assignment, grade_id) in _passed or (assignment, grade_id) in _recorded()
 
 
 def walkthrough_markdown(entry):

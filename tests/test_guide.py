@@ -227,7 +227,8 @@ def test_the_walkthrough_opens_only_after_the_learner_confirms():
     assert len(g.walk_area.outputs) == 1
 
 
-def test_a_passed_check_opens_the_walkthrough_without_confirmation():
+def test_a_passed_check_opens_the_walkthrough_without_confirmation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the notebook's folder, where the pass is recorded
     before = _guide("03_softmax", "train")
     other = _guide("03_softmax", "naive")
     guide.mark_passed("03_softmax", "train")
@@ -239,17 +240,38 @@ def test_a_passed_check_opens_the_walkthrough_without_confirmation():
     assert len(after.walk_area.outputs) == 1
     other.walk_button.click()
     assert not other.walk_area.outputs and other.confirm_row.layout.display == "flex"
-    guide._passed.discard(("03_softmax", "train"))
+    guide._passed.discard(("03_softmax", "train"))  # a restarted kernel: the record in the folder holds
+    assert guide.passed("03_softmax", "train") and not guide.passed("03_softmax", "naive")
+    restarted = _guide("03_softmax", "train")
+    restarted.walk_button.click()
+    assert len(restarted.walk_area.outputs) == 1
+    monkeypatch.chdir(tmp_path.parent)  # another folder: another notebook's record
+    assert not guide.passed("03_softmax", "train")
 
 
-def test_the_guide_never_raises_and_says_why_it_is_missing(capsys, monkeypatch):
+def test_a_pass_recorded_in_an_unwritable_or_garbled_folder_is_no_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / guide.PASSED_FILE).write_text("{ not json")
+    assert not guide.passed("02_svm", "naive")
+    guide.mark_passed("02_svm", "naive")  # the garbled record is replaced
+    guide._passed.clear()
+    assert guide.passed("02_svm", "naive")
+    guide.mark_passed("02_svm", "train", folder=tmp_path / "no" / "such" / "folder")
+    assert guide.passed("02_svm", "train")  # in this kernel at least
+    guide._passed.clear()
+
+
+def test_the_guide_never_raises_and_says_why_it_is_missing(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     assert guide.show("99_nothing", "x") is None
     assert guide.hints("02_svm", "no-such-exercise") is None
     assert guide.walkthrough("02_svm", "no-such-exercise") is None
     out = capsys.readouterr().out
-    assert "99_nothing / x are not available here" in out
+    assert "No assignment '99_nothing' in the guide: the course's are 01_knn" in out
     # the data is there, the id is not an exercise: the note names the exercises (answer cells' ids)
     assert "No exercise 'no-such-exercise' in 02_svm: its exercises are naive, train, vectorized" in out
+    assert guide.show("4_fc_nets", "relu") is None  # a misspelt assignment: the course's are named
+    assert "No assignment '4_fc_nets' in the guide: the course's are 01_knn, 02_svm" in capsys.readouterr().out
     monkeypatch.setattr(guide, "DATA", "no_such_folder")
     assert guide.show("02_svm", "naive") is None and guide.reading("02_svm") == []
     assert "not available" in capsys.readouterr().out

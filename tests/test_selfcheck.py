@@ -287,6 +287,47 @@ def test_in_cell_self_check_on_the_learners_functions(tmp_path, monkeypatch, mai
     assert not guide.passed("01_knn", "one-loop")
 
 
+def test_in_cell_self_check_leaves_out_what_cells_the_learner_added_define(tmp_path, monkeypatch, main_module_kept):
+    """A helper defined in a cell the learner added passes in their kernel and fails in the
+    grader's run (which never runs that cell): with the saved notebook at hand (JupyterLab's
+    __session__), self_check leaves such names out too and says why; without it, it says what
+    it cannot know."""
+    from IPython.core.interactiveshell import InteractiveShell
+    monkeypatch.chdir(tmp_path)
+    nb = solved("02_svm")
+    at = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == "vectorized")
+    answer = nb["cells"][at]
+    answer["source"] = source(answer).replace("def svm_loss_vectorized(", "def _mine(") + \
+        "\n\ndef svm_loss_vectorized(W, X, y, reg):\n    return my_helper(W, X, y, reg)\n"
+    nb["cells"].insert(at, nbformat.v4.new_code_cell("my_helper = lambda W, X, y, reg: _mine(W, X, y, reg)"))
+    (tmp_path / "02_svm.ipynb").write_text(json.dumps(nb))
+    shell = InteractiveShell.instance(colors="NoColor")
+    shell.enable_gui = lambda gui=None: None
+    shell.reset(new_session=True)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            shell.run_cell(source(cell), silent=True)
+    shell.run_cell("from course_lib import checks")
+    unknown = shell.run_cell("checks.self_check('02_svm')").result
+    assert dict((r.grade_id, r.earned) for r in unknown.results)["test-vectorized"] == 3
+    assert "`course-lib check NOTEBOOK` in a terminal runs the notebook as the grader does" in unknown.text()
+    shell.user_ns["__session__"] = "02_svm.ipynb"  # what JupyterLab's kernel is told
+    known = shell.run_cell("checks.self_check()").result
+    vectorized = next(r for r in known.results if r.grade_id == "test-vectorized")
+    assert vectorized.earned == 0 and "made in a cell you added" in vectorized.note, vectorized
+    assert "runs the notebook as the grader does" not in known.text()
+    assert callable(shell.user_ns["my_helper"])  # put back afterwards
+
+
+def test_a_warning_on_stderr_is_quoted_in_the_test_cells_verdict():
+    from autograder.submission import cell_passed
+    warned = {"execution_count": 3, "outputs": [{"output_type": "stream", "name": "stderr", "text":
+              "/tmp/ipykernel_7/1.py:3: RuntimeWarning: divide by zero encountered in scalar divide\n"
+              "  _ = np.float32(1) / np.float32(0)\n"}]}
+    passed, why = cell_passed(warned)
+    assert not passed and why.startswith("wrote to stderr: ") and "RuntimeWarning: divide by zero" in why
+
+
 def checks_answer_is_the_notebooks():
     from course_lib import checks
     return checks.answer("x", None) is None and checks.answer.__module__ == "course_lib.checks"
@@ -349,6 +390,9 @@ def _check(tmp_path, capsys, nb, name="01_knn"):
 def test_check_right_partial_and_blank(tmp_path, capsys):
     code, out = _check(tmp_path, capsys, solved("01_knn"))
     assert code == 0 and "01_knn: 12 of 12 autograded points" in out and "Everything passes." in out, out
+    from course_lib import guide  # the pass is recorded beside the notebook: its walkthroughs open at once
+    recorded = json.loads((tmp_path / guide.PASSED_FILE).read_text())
+    assert recorded == {"01_knn": sorted(selfcheck.exercise_tests(selfcheck.load("01_knn")))}
     code, out = _check(tmp_path, capsys, solved("01_knn", broken=("one-loop", "predict")))
     assert code == 1 and "01_knn: 7 of 12 autograded points" in out, out
     assert re.search(r"test-cross-validate\s+cross_validate\s+2/2\s+ok", out), out  # judged on its own
@@ -358,6 +402,16 @@ def test_check_right_partial_and_blank(tmp_path, capsys):
     assert code == 1 and "01_knn: 0 of 12 autograded points" in out, out
     assert "Not written yet: compute_distances_two_loops; compute_distances_one_loop; compute_distances_no_loops; " \
            "predict_labels; cross_validate." in out
+
+
+@pytest.mark.slow
+def test_check_blames_an_answer_cell_that_raised_not_the_name_error_after_it(tmp_path, capsys):
+    nb = solved("02_svm")
+    cell = next(c for c in nb["cells"] if grade_id(c) == "naive")
+    cell["source"] = source(cell).replace("def svm_loss_naive(W, X, y, reg):", "def svm_loss_naive(W, X, y, reg)")
+    code, out = _check(tmp_path, capsys, nb, "02_svm")
+    assert code == 1 and "02_svm: 5 of 8 autograded points" in out, out
+    assert "your code said: your answer cell naive raised SyntaxError: " in out and "fix that first" in out
 
 
 @pytest.mark.slow
@@ -385,11 +439,12 @@ def test_self_check_in_a_notebook_cell(tmp_path):
     assert "Fix compute_distances_no_loops first (test-no-loops, 0 of 3 points)" in shown
 
 
-def test_an_exercise_opens_its_walkthrough_only_when_every_test_of_it_passed():
+def test_an_exercise_opens_its_walkthrough_only_when_every_test_of_it_passed(tmp_path, monkeypatch):
     """update-rules is judged by three tests: momentum alone written must not open Adam's code."""
     from course_lib import guide
     from course_lib.selfcheck import Report, Result, exercise_tests
     from course_lib.selfcheck.kernel import _open_walkthroughs
+    monkeypatch.chdir(tmp_path)
     tests = exercise_tests(selfcheck.load("04_fc_nets"))
     assert tests["update-rules"] == ["test-momentum", "test-rmsprop", "test-adam"]
     assert tests["fc-net"] == ["test-fc-init", "test-fc-loss", "test-fc-hooks"]

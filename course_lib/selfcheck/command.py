@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .data import SelfCheckError, assignments, bound_names, grade_id, identify, load, release_text, source
-from .kernel import MARK
+from .kernel import MARK, _open_walkthroughs
 from .report import Report, Result
 
 _DATASET = re.compile(r"""^DATASET\s*=\s*(["'])(\w+)\1""", re.M)
@@ -102,7 +102,23 @@ def check_notebook(path, seed=None, timeout=600, kernel_name=None, log=None):
             results.append(Result(test["grade_id"], test["functions"], test["points"], 0.0, problems))
         report = Report(assignment, results)
     report.seconds = {"notebook": seconds.get("notebook", time.perf_counter() - started), **report.seconds}
+    _blame_answer_cells(report, data, nb)
+    _open_walkthroughs(report, path.resolve().parent)  # the notebook's guides open at once, from now on
     return report
+
+
+def _blame_answer_cells(report, data, nb):
+    """A failing test whose answer cell itself raised (a SyntaxError, say) gets that as its note:
+    what follows from it (a NameError in the test cell) is not where to look."""
+    raised = {grade_id(c): f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells
+              if ((c.get("metadata") or {}).get("nbgrader") or {}).get("solution")
+              for o in c.get("outputs", []) if o.get("output_type") == "error"}
+    answers = {t["grade_id"]: t["answers"] for t in data["tests"]}
+    for result in report.results:
+        blamed = [f"your answer cell {g} raised {raised[g]}" for g in answers.get(result.grade_id, []) if g in raised]
+        if blamed and not result.passed:
+            result.note = ("; ".join(blamed)[:300] + ": fix that first, the functions it defines do not exist "
+                           "until it runs")
 
 
 def main(argv=None):

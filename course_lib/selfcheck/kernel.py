@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from .data import SelfCheckError, assignments, exercise_tests, load, names_not_run, plain_python
+from .data import (SelfCheckError, assignments, bound_names, exercise_tests, grade_id, load, names_not_run,
+                   plain_python, source)
 from .report import NOT_WRITTEN, Report, Result
 
 MARK = "@@course-lib-selfcheck@@"  # the CLI finds the report after it in the kernel's output
@@ -135,8 +136,9 @@ def _note(error):
         return (f"your code calls the course's {text.split(WITHHELD)[0]}, which the grader withholds while it "
                 f"grades this test: write it yourself")
     if isinstance(error, NameError):
-        return (f"{text}: the grader runs only the released cells with your answer cells put in, so "
-                f"define it in an answer cell (a cell you added does not run there)")
+        return (f"{text}: run the answer cell that defines it (if that cell raised an error, a SyntaxError say, "
+                f"fix that first); the grader runs only the released cells with your answer cells put in, so "
+                f"it must be defined in an answer cell, not in a cell you added")
     return f"{type(error).__name__}: {text}"[:300]
 
 
@@ -153,13 +155,15 @@ def run_visible(test, ns, seconds=VISIBLE_SECONDS):
             try:
                 exec(compile(plain_python(test["visible"]), f"<test cell {test['grade_id']}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the cell's own failure is what is reported
-                return False, f"raised {type(error).__name__[:60]}: {str(error)[:200]}", _note(error)
+                from autograder.submission import EVALUE_CHARS  # as the grader cuts a test cell's message
+                return False, f"raised {type(error).__name__[:60]}: {str(error)[:EVALUE_CHARS]}", _note(error)
             stderr = err.getvalue()
     except _OutOfTime:
         return False, "ran longer than the cell time limit and was interrupted", \
             f"the test cell ran longer than {seconds:g} s here"
     if stderr:
-        return False, "wrote to stderr", stderr.strip().splitlines()[-1][:300] if stderr.strip() else ""
+        from autograder.submission import _what_was_written
+        return False, f"wrote to stderr: {_what_was_written(stderr)}", ""
     return True, "", ""
 
 
@@ -181,7 +185,7 @@ def _inputs(config, float32):
 DECISIVE_SECONDS = 60
 
 
-def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), keep=()):
+def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), keep=(), added=()):
     """(problems, note): test's hidden code run in ns on the grader's fresh inputs, judged by the
     grader's own comparison (autograder.cases.decided). hide: names that are not there in the
     grader's run (names_not_run), taken out of ns meanwhile unless they hold a function or a class
@@ -213,11 +217,16 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
             for name in set(hide) - set(keep):
                 if name in ns and not (inspect.isfunction(ns[name]) or inspect.isclass(ns[name])):
                     del ns[name]
+            for name in set(added) - set(keep):  # cells the learner added: the grader never runs them
+                ns.pop(name, None)
             try:
                 exec(compile(test["hidden"], f"<hidden test {gid}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the learner's failure is the result
                 reply["error"], note = _builtin_name(error), _note(error)
-                if isinstance(error, NameError) and getattr(error, "name", None) in set(hide) - set(keep):
+                if isinstance(error, NameError) and getattr(error, "name", None) in set(added) - set(keep):
+                    note = (f"{error} in the grader's run: it is made in a cell you added, which the grader does "
+                            f"not run; move it into the answer cell (or into the function that needs it)")
+                elif isinstance(error, NameError) and getattr(error, "name", None) in set(hide) - set(keep):
                     note = (f"{error} in the grader's run: it runs only the setup cells and the answer cells above "
                             f"this test, and {error.name} is made elsewhere in the notebook; make what your "
                             f"function needs inside it or in its answer cell")
@@ -237,12 +246,12 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
     return decided(case, configurations, reply, arrays), note
 
 
-def check_namespace(assignment, ns, visible=None, seed=None, only=None, keep=()):
+def check_namespace(assignment, ns, visible=None, seed=None, only=None, keep=(), added=()):
     """The Report of assignment's tests on the functions in ns. visible: {grade_id: [passed, why]}
     from a run of the notebook (the CLI); None runs each visible test code in ns instead. seed:
     None, fresh inputs; a number, each test's inputs made by np.random.default_rng(seed). only:
-    the grade ids to check (default: all). keep: names the learner's answer cells bind (see
-    run_decisive)."""
+    the grade ids to check (default: all). keep: names the learner's answer cells bind; added:
+    names only cells the learner added bind (see run_decisive)."""
     import numpy as np
 
     from autograder.cases import credit
@@ -260,7 +269,7 @@ def check_namespace(assignment, ns, visible=None, seed=None, only=None, keep=())
             passed, why = visible.get(gid, (False, "not run"))
         problems = [] if passed else [f"test cell {why}"]
         decisive, note = run_decisive(assignment, test, ns, np.random.default_rng(seed),
-                                      hide=names_not_run(data, gid), keep=keep)
+                                      hide=names_not_run(data, gid), keep=keep, added=added)
         result.problems = problems + decisive
         result.note = note or result.note
         result.earned = credit(test["points"], result.problems)
@@ -315,19 +324,59 @@ def self_check(assignment=None, seed=None):
         raise SelfCheckError(f"which assignment is this? None of the course's functions is defined yet; run the "
                              f"notebook's cells first, or name it: checks.self_check(\"01_knn\") (one of "
                              f"{', '.join(assignments())})")
-    load(name)
-    report = check_namespace(name, ns, None, seed)
+    data = load(name)
+    saved = _saved_notebook(ns)
+    keep, added = _answer_and_added_names(data, saved) if saved else ((), ())
+    report = check_namespace(name, ns, None, seed, keep=keep, added=added)
+    if saved is None:
+        report.notes.append("(Checked in this kernel, with whatever your other cells defined: `course-lib check "
+                            "NOTEBOOK` in a terminal runs the notebook as the grader does.)")
     _open_walkthroughs(report)
     return report
 
 
-def _open_walkthroughs(report):
+def _saved_notebook(ns):
+    """The notebook this kernel runs, as last saved, if the front end says which it is."""
+    for key in ("__session__", "__vsc_ipynb_file__"):
+        named = ns.get(key)
+        if not named:
+            continue
+        for path in (Path(str(named)), Path.cwd() / Path(str(named)).name):
+            try:
+                nb = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(nb, dict) and isinstance(nb.get("cells"), list):
+                    return nb
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _answer_and_added_names(data, nb):
+    """(names the learner's answer cells bind, names only the cells they added bind): an added
+    cell is a code cell whose id and grade id are none of the release's."""
+    ids = {c.get("id") for c in data["release"]["cells"]}
+    gids = {grade_id(c) for c in data["release"]["cells"]} - {None}
+    answers, added = set(), set()
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        names = bound_names(source(cell))
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("solution"):
+            answers |= names
+        elif cell.get("id") not in ids and grade_id(cell) not in gids:
+            added |= names
+    return answers, added - answers
+
+
+def _open_walkthroughs(report, folder=None):
     """A test passed in full opens the walkthroughs of its exercises (course_lib.guide) without
-    the confirmation step: the learner has earned the worked solution."""
+    the confirmation step: the learner has earned the worked solution. folder: the notebook's,
+    where the pass is recorded (default: the kernel's working folder)."""
     from .. import guide
     passed = {r.grade_id: r.passed for r in report.results}
     for exercise, tests in exercise_tests(load(report.assignment)).items():
         if all(passed.get(gid, False) for gid in tests):
-            guide.mark_passed(report.assignment, exercise)
+            guide.mark_passed(report.assignment, exercise, folder)
 
 

@@ -23,6 +23,7 @@ class Report:
     assignment: str
     results: list
     seconds: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # lines for the learner below the advice
 
     @property
     def earned(self):
@@ -82,6 +83,7 @@ class Report:
                     lines.append(f"  your code said: {r.note}")
         elif not self.passed:
             lines.append("(--verbose, or self_check().text(verbose=True): every problem in full)")
+        lines += self.notes
         if self.seconds:
             lines.append("(" + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()) + ")")
         return "\n".join(lines)
@@ -95,10 +97,11 @@ class Report:
         printer.text(self.text())
 
     def as_dict(self):
-        return {"assignment": self.assignment, "seconds": self.seconds,
+        return {"assignment": self.assignment, "seconds": self.seconds, "notes": self.notes,
                 "results": [vars(r) for r in self.results]}
 
     @classmethod
     def from_dict(cls, data):
-        return cls(data["assignment"], [Result(**r) for r in data["results"]], data.get("seconds", {}))
+        return cls(data["assignment"], [Result(**r) for r in data["results"]], data.get("seconds", {}),
+                   data.get("notes", []))
 
