@@ -154,15 +154,21 @@ def test_every_other_assignment_has_its_points_listed():
 
 @pytest.mark.parametrize("name", sorted(AUTO_POINTS))
 def test_other_assignments_full_marks_and_zero(name, tmp_path, warm_course):
+    """Full marks: the warm course's instructor check grades the instructor's answers through the
+    same pipeline and fails unless every autograded test passes (a solved student notebook puts the
+    same answer cells in; 02_svm's class above grades one as submitted). Here: a blank release
+    scores zero without crashing, the points add up, and a solved notebook raises no integrity note."""
+    from autograder import integrity
+    from notebook_tools import ASSIGNMENTS, load
     subs = tmp_path / "subs"
     warm_course(name, tmp_path / "course")
-    write_submission(subs, "solved", name, solved(name))
     write_submission(subs, "blank", name, blank(name))
     results = grading.autograde(SOLUTIONS / name, subs, tmp_path / "course", progress=False,
                                 feedback=False, log=lambda *_: None)
-    assert results["solved"]["auto_score"] == results["solved"]["auto_max"] == AUTO_POINTS[name]
-    assert results["solved"]["integrity"] == []
     assert results["blank"]["auto_score"] == 0 and results["blank"]["status"] == "graded"
+    assert results["blank"]["auto_max"] == AUTO_POINTS[name]
+    release, source_nb = load(ASSIGNMENTS / name / f"{name}.ipynb"), load(SOLUTIONS / name / f"{name}.ipynb")
+    assert integrity.structure(release, solved(name)) == [] and integrity.reference_use(source_nb, solved(name)) == {}
 
 
 def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path, warm_course):
