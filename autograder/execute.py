@@ -80,6 +80,15 @@ class JailedKernelManager(AsyncKernelManager):
         _wait_for_sockets([f"{ip}-{getattr(self, f'{name}_port')}" for name in CHANNELS])
         return super().client(ip=ip, context=context, **kwargs)
 
+    def _connect_control_socket(self):
+        """Never: the manager's own control socket would be connected to the kernel's path as the
+        host sees it (/home/student/..., outside the jail), retried for the whole run. Interrupts
+        are signals and the shutdown is immediate, so nothing is sent on it."""
+
+    def cleanup_ipc_files(self):
+        """Never on the host: the sockets are in the jail's folder, which goes with the jail (this
+        would delete /home/student/.kernel/k-* of the host)."""
+
     def kill_namespace(self):
         """SIGKILL the namespace's PID 1 (and so everything in it), whatever the kernel did to its
         parent-death signal."""

@@ -175,6 +175,8 @@ def _build_root(args, owner):
     for inner in args.hide:  # an installed copy of what must stay out of reach
         if os.path.isdir(root + inner):
             _mount("tmpfs", root + inner, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+        elif os.path.isfile(root + inner):  # a zipped egg: shown as an empty file
+            _bind("/dev/null", root + inner)
     # our own /proc, mounted while the host's is still in view (a user namespace may mount a proc
     # only beside a fully visible one); it shows the processes of our PID namespace alone
     _mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -249,7 +251,7 @@ def main(argv=None):
     parser.add_argument("--workdir", default="/home/student", help="the writable working folder inside")
     parser.add_argument("--ro", action="append", default=[], help="HOST[=INNER], bound read-only")
     parser.add_argument("--rw", action="append", default=[], help="HOST[=INNER], bound writable")
-    parser.add_argument("--hide", action="append", default=[], help="INNER folder to show empty")
+    parser.add_argument("--hide", action="append", default=[], help="INNER folder or file to show empty")
     parser.add_argument("--copy", action="append", default=[], help="HOST=INNER into the working folder")
     parser.add_argument("--setenv", action="append", default=[], help="K=V, the command's environment")
     parser.add_argument("--uid", type=int, default=None, help="run as this uid (when root)")

@@ -42,31 +42,42 @@ def shown_host_paths():
     return [*SYSTEM, *(f"/etc/{name}" for name in ETC), *runtime_paths()]
 
 
-# where packages are installed under a prefix (a virtual environment, Python's own, /usr)
-PACKAGE_FOLDERS = ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
-                   "local/lib/python3*/site-packages", "local/lib/python3*/dist-packages", "lib64/python3*/site-packages")
+# where packages are installed under a prefix (a virtual environment, Python's own, /usr, the
+# environments nested in one: pyenv-virtualenv's and conda's envs/), and where pip and people put
+# source checkouts (pip install -e git+...: <venv>/src/<name>)
+PACKAGE_FOLDERS = tuple(f"{env}{folder}" for env in ("", "envs/*/")
+                        for folder in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                                       "lib/python3/dist-packages", "local/lib/python3*/site-packages",
+                                       "local/lib/python3*/dist-packages", "lib64/python3*/site-packages"))
+CHECKOUT_FOLDERS = ("src/*", "local/src/*", "share/*")
 PACKAGES = ("course_lib", "autograder")
+# what marks a folder holding a package as the course's repository: hidden whole (its solutions/
+# and .git hold every answer), not only its package folders
+PROJECT_MARKS = ("solutions", ".git", "pyproject.toml")
 
 
 def installed_copies(paths):
-    """Every course_lib and autograder folder that the exposed paths hold: the one this process
-    imports, any other install on its path, and any in the package folders under each exposed
-    path (a virtual environment's copy while the grader runs from a checkout, or the system's).
-    The jail shows them empty, so that only the library at LIB can be imported, whatever a
-    submission adds to sys.path."""
-    places = [*sys.path, *site.getsitepackages()]
+    """What the jail must show empty, of what the shown paths hold: every course_lib and
+    autograder folder (or egg), be it the one this process imports, another install on its path,
+    or one in the package folders under a shown path (a virtual environment's copy while the
+    grader runs from a checkout, the system's, a nested environment's); and, where such a folder
+    is in the course's repository (solutions/, .git), that repository whole. So only the library
+    at LIB can be imported, and no answer read, whatever a submission adds to sys.path."""
+    places = [*sys.path, *site.getsitepackages(), str(Path(__file__).resolve().parents[1])]
     for path in paths:
-        places += [found for pattern in PACKAGE_FOLDERS for found in glob.glob(os.path.join(path, pattern))]
+        places += [found for pattern in PACKAGE_FOLDERS + CHECKOUT_FOLDERS
+                   for found in glob.glob(os.path.join(path, pattern))]
         places.append(path)
     for name in PACKAGES:
         spec = importlib.util.find_spec(name)
         places += [os.path.dirname(p) for p in ((spec.submodule_search_locations or []) if spec else [])]
     found = []
     for place in dict.fromkeys(os.path.realpath(p) for p in places if p):
-        for name in PACKAGES:
-            folder = os.path.join(place, name)
-            if os.path.isdir(folder) and any(folder.startswith(p.rstrip("/") + "/") for p in paths):
-                found.append(folder)
+        held = [f for name in PACKAGES for f in [os.path.join(place, name), *glob.glob(os.path.join(place, f"{name}*.egg"))]
+                if os.path.exists(f)]
+        if held and any(os.path.exists(os.path.join(place, mark)) for mark in PROJECT_MARKS):
+            held = [place]  # a checkout: all of it
+        found += [f for f in held if any(f.startswith(p.rstrip("/") + "/") for p in paths)]
     return list(dict.fromkeys(found))
 
 

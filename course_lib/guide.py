@@ -136,6 +136,8 @@ def mark_passed(assignment, grade_id, folder=None):
     confirmation step, in the guides already shown and in those shown later, and after a
     restart (it is recorded in folder, default the kernel's working folder: the notebook's)."""
     try:
+        if not (isinstance(assignment, str) and isinstance(grade_id, str)):
+            return
         _passed.add((assignment, grade_id))
         _record([(assignment, grade_id)], folder)
         for ref in list(_live):

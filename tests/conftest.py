@@ -1,4 +1,5 @@
 import os
+import sys
 import zlib
 
 # The cuda backend's tests run on Numba's CUDA simulator unless told otherwise: set
@@ -111,3 +112,13 @@ def warm_course(tmp_path_factory):
         shutil.copytree(template, dest, symlinks=True)  # copy2: mtimes kept, caches valid
         return dest
     return copy_to
+
+
+@pytest.fixture(autouse=True)
+def _no_walkthrough_passes_carried_over():
+    """course_lib.guide keeps the exercises whose check passed in a process-wide set; a test's
+    passes must not open another test's walkthroughs."""
+    yield
+    guide = sys.modules.get("course_lib.guide")
+    if guide is not None:
+        guide._passed.clear()

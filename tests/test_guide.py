@@ -276,12 +276,14 @@ def test_the_guide_never_raises_and_says_why_it_is_missing(capsys, monkeypatch, 
     assert guide.show("02_svm", "naive") is None and guide.reading("02_svm") == []
     assert "not available" in capsys.readouterr().out
     monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)  # undo went back to the repository: no pass may be recorded there
 
     def broken(*args, **kwargs):
         raise RuntimeError("no widgets here")
     monkeypatch.setattr(guide, "ExerciseGuide", broken)
     assert guide.show("02_svm", "naive") is None
     guide.mark_passed(None, None)
+    assert not (tmp_path / guide.PASSED_FILE).exists()  # nothing recorded for nonsense
 
 
 def test_hints_alone_and_walkthrough_alone():

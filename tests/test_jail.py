@@ -199,3 +199,36 @@ def test_every_installed_copy_of_the_library_in_the_shown_paths_is_hidden(tmp_pa
     found = installed_copies([str(prefix), str(tmp_path / "usr"), str(tmp_path / "elsewhere")])
     assert {str(venv_copy), str(system_copy), str(on_path)} <= set(found)
     assert str(outside) not in found  # not shown in the jail: nothing to hide
+
+
+def test_a_checkout_or_nested_environment_in_the_shown_paths_is_hidden_whole(tmp_path):
+    """A re-attack found the course's repository in a shown path (pip install -e git+...: the
+    checkout in <venv>/src/) giving solutions/ to a submission; and nested environments (pyenv's
+    and conda's envs/) and eggs missed."""
+    from autograder.sandbox import installed_copies
+    venv = tmp_path / "venv"
+    checkout = venv / "src" / "course-lib"
+    for folder in ("course_lib", "solutions/02_svm", ".git"):
+        (checkout / folder).mkdir(parents=True)
+    nested = venv / "envs" / "other" / "lib" / "python3.11" / "site-packages"
+    (nested / "course_lib").mkdir(parents=True)
+    egg = venv / "lib" / "python3.11" / "site-packages" / "autograder-0.1-py3.11.egg"
+    egg.mkdir(parents=True)
+    found = installed_copies([str(venv)])
+    assert str(checkout) in found and str(checkout / "course_lib") not in found  # the repository whole
+    assert str(nested / "course_lib") in found and str(egg) in found
+
+
+def test_hidden_folders_and_files_show_empty(tmp_path):
+    shown = tmp_path / "shown"
+    (shown / "copy").mkdir(parents=True)
+    (shown / "copy" / "answers.py").write_text("ANSWER = 42")
+    (shown / "zipped.egg").write_text("PK the answers")
+    (shown / "kept.txt").write_text("kept")
+    code = ("import os, sys\nprint(os.listdir(sys.argv[1]), repr(open(sys.argv[2]).read()) if os.access(sys.argv[2], os.R_OK) "
+            "else 'unreadable', open(sys.argv[3]).read())")
+    out = jail(tmp_path, f"--ro={shown}", f"--hide={shown / 'copy'}", f"--hide={shown / 'zipped.egg'}",
+               command=[sys.executable, "-c", code, str(shown / "copy"), str(shown / "zipped.egg"),
+                        str(shown / "kept.txt")])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("[] ") and "the answers" not in out.stdout and out.stdout.strip().endswith("kept")
