@@ -841,6 +841,11 @@ def _in(path, *names):
     return tuple(f"{path}:{name}" for name in names)
 
 
+CONV = (_in(LAYERS, "conv_forward", "conv_backward") + _in(NP, "conv_forward", "conv_backward")
+        + _in(NB, "conv_forward", "_conv_images", "conv_backward", "_conv_grad_images"))
+POOL = (_in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
+        + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"))
+
 WITHHOLD = {
     # _explain: its message holds the output size
     "sizes": _in("sizes.py", "conv_output_size", "_explain", "conv_arithmetic", "receptive_field", "network_table"),
@@ -856,8 +861,10 @@ WITHHOLD = {
     # the training loop, and its twins: the linear panel's loop and the Solver's step
     "sgd": _in(LINEAR, "LinearClassifier.train") + _in("widgets/linear.py", "train_linear")
     + _in("solver.py", "Solver._step"),
-    "affine": _in(NP, "affine_forward", "affine_backward"),
-    "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad"),
+    # a 1x1 convolution of x as (N, D, 1, 1) is an affine layer; a 2x1 max pool over [0; x] a ReLU
+    "affine": _in(NP, "affine_forward", "affine_backward") + CONV,
+    "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad")
+    + POOL,
     "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss"),
     "fc-init": _in(NETS, "TwoLayerNet.__init__", "FullyConnectedNet.__init__"),
     "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
@@ -875,10 +882,8 @@ WITHHOLD = {
     + _in(NB, "dropout_forward", "dropout_backward", "_dropout"),
     # each direction of a linear map computes the other (a backward pass with a one-hot dout is
     # a receptive field): a conv test lacks both, as the pool test does
-    "conv": _in(LAYERS, "conv_forward", "conv_backward") + _in(NP, "conv_forward", "conv_backward")
-    + _in(NB, "conv_forward", "_conv_images", "conv_backward", "_conv_grad_images"),
-    "pool": _in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
-    + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"),
+    "conv": CONV,
+    "pool": POOL,
     "convnet-init": _in(NETS, "ThreeLayerConvNet.__init__"),
     "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
     "hog": _in("features.py", "hog_features", "hog_features_numpy", "image_gradients", "_hog", "_hog_numba",

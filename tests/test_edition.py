@@ -109,6 +109,10 @@ TWINS = [
     ("06_convnets", "test-conv-forward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._conv_images_stride1)"),
     ("06_convnets", "test-conv-forward", "_every_argument(__import__('course_lib.kernels.numba_kernels', fromlist=['x'])._winograd_forward_part)"),
     ("06_convnets", "test-conv-forward", "__import__('course_lib.kernels.numpy_kernels', fromlist=['x'])._windows(np.ones((1, 1, 3, 3)), 3, 3, 1, 0)"),
+    # trivial layers as special cases of others (the re-attack): affine as a 1x1 convolution,
+    # ReLU as a max pool over [0; x]
+    ("04_fc_nets", "test-affine", "layers.conv_forward(np.ones((2, 3, 1, 1)), np.ones((4, 3, 1, 1)), np.ones(4), {'stride': 1, 'pad': 0}, backend='numba')"),
+    ("04_fc_nets", "test-relu", "layers.max_pool_forward(np.ones((1, 1, 2, 3)), {'pool_height': 2, 'pool_width': 1, 'stride': 1}, backend='numpy')"),
 ]
 
 
