@@ -77,7 +77,9 @@ class JailedKernelManager(AsyncKernelManager):
         # ZeroMQ's reconnects there (a student-style attack did), resolved from the runner's root.
         context.setsockopt(zmq.RECONNECT_IVL, -1)
         ip = f"/proc/{self.jail_pid}/root{KERNEL_DIR}/k"
-        _wait_for_sockets([f"{ip}-{getattr(self, f'{name}_port')}" for name in CHANNELS])
+        process = getattr(self.provisioner, "process", None)
+        _wait_for_sockets([f"{ip}-{getattr(self, f'{name}_port')}" for name in CHANNELS],
+                          alive=lambda: process is None or process.poll() is None)
         return super().client(ip=ip, context=context, **kwargs)
 
     def _connect_control_socket(self):
@@ -105,13 +107,13 @@ CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 SOCKETS_WAIT = 120.0  # seconds for a kernel to bind its sockets (it starts in a jail, on a busy machine)
 
 
-def _wait_for_sockets(paths, wait=SOCKETS_WAIT):
+def _wait_for_sockets(paths, wait=SOCKETS_WAIT, alive=lambda: True):
     """Until every path is a Unix socket (not a link): the kernel has bound them all, so that the
-    one connection of each channel, made right after, finds its socket. A kernel that died gives
-    up the wait; its client then fails as a dead kernel's does."""
+    one connection of each channel, made right after, finds its socket. A jail that ended (the
+    kernel could not start) ends the wait; its client then fails as a dead kernel's does."""
     import stat
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             if all(stat.S_ISSOCK(os.lstat(p).st_mode) for p in paths):
                 return True

@@ -232,3 +232,19 @@ def test_hidden_folders_and_files_show_empty(tmp_path):
                         str(shown / "kept.txt")])
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("[] ") and "the answers" not in out.stdout and out.stdout.strip().endswith("kept")
+
+
+def test_the_runner_waits_for_bound_sockets_never_links_and_not_for_a_dead_jail(tmp_path):
+    import socket
+    import time
+
+    from autograder.execute import _wait_for_sockets
+    bound = socket.socket(socket.AF_UNIX)
+    bound.bind(str(tmp_path / "k-1"))
+    (tmp_path / "k-2").symlink_to(tmp_path / "k-1")  # a link to a socket is not the kernel's socket
+    assert _wait_for_sockets([str(tmp_path / "k-1")], wait=5)
+    assert not _wait_for_sockets([str(tmp_path / "k-1"), str(tmp_path / "k-2")], wait=0.3)
+    started = time.monotonic()
+    assert not _wait_for_sockets([str(tmp_path / "k-3")], wait=60, alive=lambda: False)
+    assert time.monotonic() - started < 5  # the jail ended: no waiting out the minute
+    bound.close()
