@@ -337,7 +337,7 @@ def test_the_guide_shows_hints_one_at_a_time_and_the_walkthrough_after_confirmat
     first.wait_for(timeout=120_000)
     # Run All ends at the first check's error; a click while cells still run and their outputs
     # re-render the page was lost once in CI (the hint never came)
-    page.get_by_text("is not written yet").first.wait_for(timeout=120_000)
+    page.locator(".jp-OutputArea-output", has_text="is not written yet").first.wait_for(timeout=120_000)
     page.wait_for_function(IDLE, timeout=60_000)
     first.click()
     page.get_by_text("Hint 1 of 3.").first.wait_for(timeout=60_000)
