@@ -115,10 +115,15 @@ def warm_course(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _no_walkthrough_passes_carried_over():
+def _process_state_kept():
     """course_lib.guide keeps the exercises whose check passed in a process-wide set; a test's
-    passes must not open another test's walkthroughs."""
+    passes must not open another test's walkthroughs. And IPython's shell (the mistakes corpus's
+    and the self-check's kernels) makes its namespace sys.modules["__main__"]: put the real one
+    back, or a later test's multiprocessing spawn (Dask's Nanny) fails for want of __spec__."""
+    main = sys.modules.get("__main__")
     yield
+    if main is not None:
+        sys.modules["__main__"] = main
     guide = sys.modules.get("course_lib.guide")
     if guide is not None:
         guide._passed.clear()
