@@ -201,7 +201,7 @@ def phase_cells(notebook, index):
 EVALUE_CHARS = 600
 
 
-def _what_was_written(text):
+def stderr_summary(text):
     """The telling line of a cell's stderr (a warning's own line, not the source line Python
     prints after it), shortened: the student's own output, so that they see what cost the test."""
     lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
@@ -222,5 +222,5 @@ def cell_passed(cell):
         if out.get("output_type") == "error":
             return False, f"raised {str(out.get('ename'))[:60]}: {str(out.get('evalue'))[:EVALUE_CHARS]}"
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            return False, f"wrote to stderr: {_what_was_written(out.get('text'))}"
+            return False, f"wrote to stderr: {stderr_summary(out.get('text'))}"
     return True, ""

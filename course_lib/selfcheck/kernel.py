@@ -162,8 +162,8 @@ def run_visible(test, ns, seconds=VISIBLE_SECONDS):
         return False, "ran longer than the cell time limit and was interrupted", \
             f"the test cell ran longer than {seconds:g} s here"
     if stderr:
-        from autograder.submission import _what_was_written
-        return False, f"wrote to stderr: {_what_was_written(stderr)}", ""
+        from autograder.submission import stderr_summary
+        return False, f"wrote to stderr: {stderr_summary(stderr)}", ""
     return True, "", ""
 
 
