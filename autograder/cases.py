@@ -255,6 +255,8 @@ class trained:
         X = inputs["X"]
         reference_W, history, _ = self.expected(inputs)
         W, losses, predictions = outputs
+        if W.shape != reference_W.shape:  # before any arithmetic with it: X @ W of any W is unbounded
+            return [f"W: expected shape {reference_W.shape}, got {W.shape}"]
         if W.dtype != np.float32:
             return [f"W should be float32 for float32 data (the dtype of X), got {W.dtype}"]
         return (_close("W", W, reference_W, 1e-4) + _close("loss history", losses, history, 1e-4)

@@ -169,15 +169,57 @@ def _clean(output):
         output["evalue"] = RUNAWAY_ESCAPE.sub("", str(output.get("evalue", "")))
 
 
+def _count(value):
+    """An execution count as nbformat allows it (a kernel may send anything in its place)."""
+    return value if type(value) is int and 0 <= value < 2**31 else None
+
+
+def _text(value):
+    """A text field as a string (nbformat's multi-line lists joined)."""
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return "".join(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _canonical(output):
+    """The output rebuilt from its allowed fields only, each of its schema's type: a kernel chooses
+    every field of what it sends, and one off-schema value (a string for a count, a dict in a
+    traceback) makes nbconvert refuse the notebook, so the student's feedback and the class's
+    feedback run fail. None for an output of no known type."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+        return nbformat.v4.new_output("stream", name=name, text=_text(output.get("text", "")))
+    if kind == "error":
+        traceback = output.get("traceback")
+        return nbformat.v4.new_output("error", ename=str(output.get("ename", "")), evalue=str(output.get("evalue", "")),
+                                      traceback=[str(line) for line in traceback] if isinstance(traceback, list) else [])
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data")
+        data = {str(k): _text(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        fields = {"execution_count": _count(output.get("execution_count"))} if kind == "execute_result" else {}
+        return nbformat.v4.new_output(kind, data=data, metadata={}, **fields)
+    return None
+
+
 def inert_outputs(nb):
-    """nb with every output cleaned and made inert, as GraderClient keeps them (the main process
-    applies it again to what a worker sends back)."""
+    """nb with every output rebuilt to its schema, cleaned and made inert, as GraderClient keeps
+    them, and every cell's execution count an integer or None (the main process applies it again
+    to what a worker sends back)."""
     for cell in nb.cells:
-        outputs = cell.get("outputs", [])
-        for out in list(outputs):
+        if cell.get("cell_type") != "code":
+            continue
+        cell["execution_count"] = _count(cell.get("execution_count"))
+        kept = []
+        for out in cell.get("outputs", []):
+            out = _canonical(out) if isinstance(out, dict) else None
+            if out is None:
+                continue
             _clean(out)
             if "data" in out and not _inert(out):
-                outputs.remove(out)
+                continue
+            kept.append(out)
+        cell["outputs"] = kept
     return nb
 
 
@@ -269,6 +311,8 @@ def main():
         os.dup2(quiet, fd)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` kills the namespace
     km = JailedKernelManager(request["jail"])
+    if request.get("connection_file"):
+        km.connection_file = request["connection_file"]
     client = GraderClient(notebook, km=km, timeout=request["cell_timeout"],
                           startup_timeout=request.get("startup_timeout", 120),
                           kernel_name="python3", allow_errors=True, record_timing=False,
@@ -283,7 +327,7 @@ def main():
         traceback.print_exc(limit=3)
     finally:
         km.kill_namespace()
-    result.write(nbformat.writes(notebook))
+    result.write(nbformat.writes(inert_outputs(notebook)))
     result.close()
     return 0
 

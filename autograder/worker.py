@@ -35,6 +35,7 @@ import numpy as np
 from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided
 from .cgroups import Cgroup
+from .execute import inert_outputs
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, LIB, NUMBA_CACHE, Sandbox
 from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
@@ -199,8 +200,11 @@ def _cell_seconds(job):
 
 def run_notebook(notebook, job, sandbox, seconds):
     """(executed notebook or None, status, message for the student, note for the instructor)."""
+    # the kernel's connection file goes into this submission's scratch, which is removed whatever
+    # happens to the runner (jupyter_client would leave one in /tmp per killed run)
     request = {"notebook": notebook, "jail": _jail_library(job, sandbox),
-               "cell_timeout": _cell_seconds(job)}
+               "cell_timeout": _cell_seconds(job),
+               "connection_file": str(Path(tempfile.mkdtemp(dir=sandbox.scratch, prefix="runner-")) / "kernel.json")}
     outcome = bounded.run([sys.executable, "-m", "autograder.execute"], json.dumps(request).encode(),
                           timeout=seconds, limit=MAX_NOTEBOOK_BYTES, memory_bytes=RUNNER_MEMORY)
     if outcome.timed_out:
@@ -208,12 +212,16 @@ def run_notebook(notebook, job, sandbox, seconds):
     try:
         if outcome.returncode != 0:
             raise ValueError(f"exit {outcome.returncode}")
-        return nbformat.reads(outcome.stdout.decode(), as_version=4), Status.GRADED, "", ""
+        # the runner keeps outputs inert, but what it copied came from the kernel: checked again
+        return inert_outputs(nbformat.reads(outcome.stdout.decode(), as_version=4)), Status.GRADED, "", ""
     except Exception as err:  # noqa: BLE001 - nothing usable came back
         return None, Status.ERROR, "the notebook could not be run", f"runner: {err}: {outcome.stderr[-1500:]}"
 
 
 # ---------------------------------------------------------------- 2. the decisive answers
+# The grader's inputs are small (answers of kilobytes); the checks run in the grader's own process,
+# so what a reply may hold is bounded well below the hand-off format's own limit.
+DECISIVE_REPLY_BYTES = 32 * 1024 * 1024
 def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     """Problems with test gid's answers on the grader's inputs (empty: they match), every
     configuration of the case (one per branch of the function) computed in one jail."""
@@ -225,7 +233,7 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
     # the answers take a moment once the cells above have run; a loop must not eat the submission's time
     seconds = max(5, min(seconds, _cell_seconds(job) + 30))
-    outcome = bounded.run(cmd, message, timeout=seconds, limit=handoff.MAX_BYTES + handoff.MAX_HEADER)
+    outcome = bounded.run(cmd, message, timeout=seconds, limit=DECISIVE_REPLY_BYTES)
     if outcome.timed_out:
         return ["no answers: the grader's run of this test ran out of time"]
     if outcome.returncode == JAIL_FAILED:

@@ -60,3 +60,20 @@ def test_right_answers_pass_on_every_draw(name):
                 if problems:
                     failures.append((gid, seed, problems))
     assert not failures, failures[:5]
+
+
+def test_a_huge_answer_is_refused_before_the_grader_computes_with_it():
+    """The checks run in the grader's own process: a W of 2,000,000 columns must get a shape
+    message, not X @ W (50 times its size; a 256 MB W would have asked for 12.8 GB)."""
+    import tracemalloc
+    case = CASES["02_svm"]["test-train"]
+    inputs = case.configurations(np.random.default_rng(0))[0]
+    W = np.zeros((4, 2_000_000), np.float32)  # 32 MB
+    tracemalloc.start()
+    try:
+        problems = case.check(inputs, (W, np.zeros(300), np.zeros(200, np.int64)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problems and "expected shape (4, 4)" in problems[0], problems
+    assert peak < 8 * 1024 * 1024, peak  # the reference's training only, nothing of W's size

@@ -171,7 +171,10 @@ def test_other_assignments_full_marks_and_zero(name, tmp_path, warm_course):
     assert integrity.structure(release, solved(name)) == [] and integrity.reference_use(source_nb, solved(name)) == {}
 
 
-def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path, warm_course):
+def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path, warm_course, monkeypatch):
+    leftovers = tmp_path / "tmp"  # the runners' TMPDIR: a stopped run must leave nothing in it
+    leftovers.mkdir()
+    monkeypatch.setenv("TMPDIR", str(leftovers))
     subs = tmp_path / "subs"
     warm_course("03_softmax", tmp_path / "course")
     write_submission(subs, "solved", "03_softmax", solved("03_softmax"))
@@ -189,6 +192,7 @@ def test_a_hanging_submission_is_stopped_and_the_others_graded(tmp_path, warm_co
     assert results["solved"]["status"] == "graded"
     assert results["solved"]["auto_score"] == results["solved"]["auto_max"]
     assert results["hangs"]["auto_score"] == 0 and results["hangs"]["auto_max"] == 8
+    assert list(leftovers.iterdir()) == []  # no kernel connection file (it holds the kernel's key)
 
 
 def test_a_name_that_is_no_id_and_a_submission_without_a_readable_time_break_nothing(tmp_path, warm_course):
