@@ -258,26 +258,32 @@ def _add_to_gradebook(course, name):
         pass
 
 
-def _graded(jobs, workers):
+def _graded(jobs, workers, grade=grade_submission):
     """(job, (record, executed)) for every job, as they finish. A worker process that dies (the
-    machine killed it, say) costs only the submissions it held: they are retried once in a fresh
-    pool, then recorded as errors; the others go on."""
-    pending, tries = list(jobs), {}
-    while pending:
-        retry = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(grade_submission, job): job for job in pending}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    yield job, future.result()
-                except Exception as err:  # noqa: BLE001 - a dead worker, not the student's fault
-                    tries[job.student] = tries.get(job.student, 0) + 1
-                    if tries[job.student] < 2:
-                        retry.append(job)
-                        continue
-                    yield job, (grader_failed(job, f"worker: {type(err).__name__}: {err}"), {})
-        pending = retry
+    machine killed it, say) breaks the pool, and every submission it had not finished fails with
+    it: those are retried, each alone in a fresh process, so that a submission that kills its
+    worker again is recorded as an error of its own and costs no one else anything."""
+    retry = []
+    for job, outcome in _in_pool(jobs, workers, grade):
+        if isinstance(outcome, Exception):
+            retry.append(job)
+        else:
+            yield job, outcome
+    for job in retry:
+        for _, outcome in _in_pool([job], 1, grade):
+            yield job, ((grader_failed(job, f"worker: {type(outcome).__name__}: {outcome}"), {})
+                        if isinstance(outcome, Exception) else outcome)
+
+
+def _in_pool(jobs, workers, grade):
+    """(job, grade_submission's answer or the exception that stopped it), as they finish."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(grade, job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as err:  # noqa: BLE001 - a dead worker, not the student's fault
+                yield futures[future], err
 
 
 # ---------------------------------------------------------------- reports

@@ -206,9 +206,20 @@ def _enter_root(stage):
     os.rmdir("/.old-root")
 
 
+def _dies_with_parent():
+    """SIGKILL when the process (thread) that started us ends: a grading worker that dies or is
+    terminated (a broken pool) takes its jails along instead of leaving them running with no
+    time limit. False if that parent is gone already."""
+    parent = os.getppid()
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    return os.getppid() == parent
+
+
 def _child(args, command, drop, owner):
     """PID 1 of the new namespaces: build the root, limit, drop, exec. Never returns."""
     try:
+        if not _dies_with_parent():  # again after the drop below, which clears it
+            os._exit(JAIL_FAILED)
         os.setpgid(0, 0)  # signals to the jail's group reach the jail alone, which passes them on
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # our mounts stay ours
         _build_root(args, owner)
@@ -267,6 +278,9 @@ def main(argv=None):
     if not command:
         parser.error("no command to run")
     args.stage = os.path.abspath(args.stage)
+    if not _dies_with_parent():
+        print("autograder.jail: the process that started the jail ended before it could begin", file=sys.stderr)
+        return JAIL_FAILED
     root = os.geteuid() == 0
     drop = root and args.uid is not None
     owner = args.uid if drop else (os.getuid() if root else INNER_UID)

@@ -252,14 +252,16 @@ def grade_notebook(job, name, source_nb, release_nb, submitted_nb, record, sandb
                                    f"its graded cells is one of {job.assignment}'s (scored 0)")
         return None
     record["integrity"] += [f"{name}: {f}" for f in integrity.structure(release_nb, submitted_nb)]
-    for gid, uses in integrity.reference_use(source_nb, submitted_nb).items():
+    assembled = assemble(source_nb, release_nb, submitted_nb)
+    # judged on the notebook that runs: the copy of each answer cell that is graded, not the first
+    for gid, uses in integrity.reference_use(source_nb, assembled).items():
         calls = [u for u in uses if not u.startswith(integrity.SETS)]
         changes = [u.removeprefix(integrity.SETS) for u in uses if u.startswith(integrity.SETS)]
         for verb, what in (("uses", calls), ("changes the course library:", changes)):
             if what:
                 record["integrity"].append(f"{name}: answer cell {gid} {verb} {', '.join(what)} (for review; "
                                            f"the grade comes from what the code computes)")
-    notebook = nbformat.reads(json.dumps(assemble(source_nb, release_nb, submitted_nb)), as_version=4)
+    notebook = nbformat.reads(json.dumps(assembled), as_version=4)
     executed, status, message, note = run_notebook(notebook, job, sandbox, deadline - time.monotonic())
     if status != Status.GRADED:
         record["status"], record["message"] = status, message

@@ -220,3 +220,26 @@ def test_a_name_that_is_no_id_and_a_submission_without_a_readable_time_break_not
     assert rows["ann"]["submitted_at"] == "unknown" and rows["ann"]["late_penalty"] == "0"
     assert rows["bad\\udcff"]["status"] == "rejected"
     grading.export_csv(results, tmp_path / "grades.csv")
+
+
+def _kills_its_worker(job):
+    """grade_submission's stand-in: the submission "killer" takes its worker process down (as
+    the machine's OOM killer would)."""
+    import os
+    import time
+    if job.student == "killer":
+        time.sleep(0.3)
+        os._exit(1)
+    time.sleep(1)  # still running when the killer's worker dies: the pool breaks under them
+    return {"student": job.student}, {}
+
+
+def test_a_submission_that_kills_its_worker_costs_no_one_else_anything(tmp_path):
+    from autograder.model import Job
+    jobs = [Job(assignment="02_svm", student=name, submission="", digest="", seed="", sources={}, releases={},
+                scratch=str(tmp_path), course=str(tmp_path)) for name in ("a", "killer", "b", "c")]
+    graded = dict((job.student, outcome) for job, outcome in grading._graded(jobs, 2, grade=_kills_its_worker))
+    assert set(graded) == {"a", "killer", "b", "c"}
+    assert graded["killer"][0]["status"] == "error" and "worker" in graded["killer"][0]["notes"][0]
+    for name in "abc":
+        assert graded[name] == ({"student": name}, {}), name

@@ -117,6 +117,31 @@ def test_the_command_dies_with_the_jail_and_takes_its_children(tmp_path):
     assert leftover.stdout.strip() == ""
 
 
+def test_the_jail_dies_with_the_process_that_started_it(tmp_path):
+    """A grading worker killed mid-run (a broken pool terminates its workers) leaves no jail behind:
+    before, the jail and its command lived on with no time limit."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    uid = ["--uid", "61998"] if os.geteuid() == 0 else []
+    jail_cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid,
+                *(f"--ro={p}" for p in runtime_paths()), "--", sys.executable, "-c",
+                "import time; print('in', flush=True); time.sleep(300)"]
+    starter = ("import subprocess, sys, os\n"
+               f"p = subprocess.Popen({jail_cmd!r}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)\n"
+               "print(p.pid, p.stdout.readline().decode().strip(), flush=True)\n"
+               "os._exit(0)\n")  # ends without waiting for its jail, as a killed worker does
+    out = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, timeout=60)
+    pid, started = out.stdout.split()
+    assert started == "in", out.stderr
+    import time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    leftover = subprocess.run(["pgrep", "-f", "time.sleep\\(300\\)"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
 SYSCALLS = textwrap.dedent('''
     import ctypes, mmap, os
     libc = ctypes.CDLL(None, use_errno=True)
