@@ -54,6 +54,10 @@ PACKAGES = ("course_lib", "autograder")
 # what marks a folder holding a package as the course's repository: hidden whole (its solutions/
 # and .git hold every answer), not only its package folders
 PROJECT_MARKS = ("solutions", ".git", "pyproject.toml")
+# what pip writes beside an install of the course: an editable install's finder and .pth name the
+# checkout's path, as does the dist-info's direct_url.json (a path to aim a link at, from a jail)
+INSTALL_RECORDS = ("__editable__*course_lib*", "course_lib-*.dist-info", "course_lib-*.egg-info",
+                   "course_lib.egg-link", "course-lib.egg-link")
 
 
 def installed_copies(paths):
@@ -77,6 +81,7 @@ def installed_copies(paths):
                 if os.path.exists(f)]
         if held and any(os.path.exists(os.path.join(place, mark)) for mark in PROJECT_MARKS):
             held = [place]  # a checkout: all of it
+        held += [f for pattern in INSTALL_RECORDS for f in glob.glob(os.path.join(place, pattern))]
         found += [f for f in held if any(f.startswith(p.rstrip("/") + "/") for p in paths)]
     return list(dict.fromkeys(found))
 

@@ -273,3 +273,22 @@ def test_the_runner_waits_for_bound_sockets_never_links_and_not_for_a_dead_jail(
     assert not _wait_for_sockets([str(tmp_path / "k-3")], wait=60, alive=lambda: False)
     assert time.monotonic() - started < 5  # the jail ended: no waiting out the minute
     bound.close()
+
+
+def test_install_records_that_name_the_checkouts_path_are_hidden(tmp_path):
+    """A re-attack read the repository's path from an editable install's finder (and the
+    dist-info's direct_url.json) in the jail's site-packages: a path to aim a link at."""
+    from autograder.sandbox import installed_copies, shown_host_paths
+    site_packages = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    records = [site_packages / "__editable___course_lib_0_1_0_finder.py",
+               site_packages / "__editable__.course_lib-0.1.0.pth", site_packages / "course_lib-0.1.0.dist-info"]
+    site_packages.mkdir(parents=True)
+    for record in records[:2]:
+        record.write_text("/home/instructor/course-lib")
+    records[2].mkdir()
+    (site_packages / "numpy-2.0.dist-info").mkdir()
+    found = installed_copies([str(tmp_path / "venv")])
+    assert {str(r) for r in records} <= set(found)
+    assert str(site_packages / "numpy-2.0.dist-info") not in found
+    real = [p for folder in sys.path if os.path.isdir(folder) for p in Path(folder).glob("__editable__*course_lib*")]
+    assert {str(p) for p in real} <= set(installed_copies(shown_host_paths()))  # this machine's own, if editable
