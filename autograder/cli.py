@@ -5,6 +5,8 @@
     course-grade autograde 01_knn                # grade course/submitted/*/01_knn (nbgrader collect's)
     course-grade autograde 01_knn downloads/ --workers 2   # collect a folder (a subfolder or zip
                                                  # per student) into course/submitted/ first
+    course-grade autograde 01_knn /srv/nbgrader/exchange/vision101/inbound --exchange   # collect from
+                                                 # nbgrader's exchange (links never followed) first
     course-grade cluster-certs keys/             # a Dask cluster's TLS keys (a CA of the course's own)
     course-grade autograde 01_knn --scheduler tls://HOST:8786 --tls keys/   # on that Dask cluster
     course-grade export 01_knn                   # final grades (autograded + manual), every student
@@ -31,6 +33,10 @@ def main(argv=None):
     grade.add_argument("submissions", nargs="?", default=None,
                        help="a folder of one subfolder or .zip per student, collected into "
                             "<course>/submitted/ before grading (default: grade what is there)")
+    grade.add_argument("--exchange", action="store_true",
+                       help="SUBMISSIONS is nbgrader's exchange inbound folder (<Exchange.root>/<course id>/inbound): "
+                            "collect each student's latest submission from it without following links "
+                            "(use this instead of nbgrader collect)")
     grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
@@ -93,6 +99,9 @@ def main(argv=None):
             return 1
         print("\n".join(diffs) if diffs else "assignments/, the self-check data and the guide data are in sync with solutions/")
         return 1 if diffs else 0
+    if args.command == "autograde" and args.exchange and not args.submissions:
+        parser.error("--exchange needs the exchange's inbound folder: course-grade autograde NAME "
+                     "/srv/nbgrader/exchange/COURSE_ID/inbound --exchange")
     if args.tls and not (args.scheduler or "").startswith("tls://"):
         parser.error("--tls is for --scheduler tls://HOST:PORT (a --scheduler local cluster makes its own key)")
     solution_folder = Path(args.solutions) / args.assignment
@@ -105,7 +114,7 @@ def main(argv=None):
                                     processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
                                     cell_timeout=args.cell_timeout, force=args.force,
                                     feedback=not args.no_feedback, scheduler=args.scheduler,
-                                    tls=args.tls)
+                                    tls=args.tls, exchange=args.exchange)
     except ClusterError as err:
         print(f"course-grade: {err}", file=sys.stderr)
         return 2

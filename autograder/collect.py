@@ -34,25 +34,89 @@ def collect(folder, course, assignment, names):
     found, refused = find_submissions(folder)
     unreadable, notes = {}, {}
     for student, path in found.items():
-        with tempfile.TemporaryDirectory(dir=course, prefix=".collect-") as tmp:
-            fresh = Path(tmp) / assignment
-            try:
-                _missing, notes[student] = extract_notebooks(path, names, fresh)
-            except (OSError, zipfile.BadZipFile, SubmissionError) as err:
-                unreadable[student] = f"cannot read the submission: {err}"
-                continue
-            target = submitted(course, student, assignment)
-            if _same_notebooks(fresh, target, names):
-                continue
-            when = datetime.datetime.fromtimestamp(_last_modified(path), datetime.timezone.utc)
-            (fresh / TIMESTAMP).write_text(when.strftime(TIMESTAMP_FORMAT))
-            (fresh / SECRET).write_text(secrets.token_hex(64))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            old = Path(tmp) / "old"
-            if target.exists():
-                target.rename(old)  # swapped, not merged: no notebook of the earlier copy stays
-            fresh.rename(target)
+        when = datetime.datetime.fromtimestamp(_last_modified(path), datetime.timezone.utc)
+        _install(path, course, student, assignment, names, when.strftime(TIMESTAMP_FORMAT), None,
+                 unreadable, notes)
     return refused, unreadable, notes
+
+
+def collect_exchange(inbound, course, assignment, names):
+    """What `nbgrader collect` does, from the exchange's inbound folder (entries
+    <student>+<assignment>+<time>[+<random>], written by the students' `nbgrader submit`), but
+    reading it as the students' ground: nbgrader's copy follows links, so an entry holding a link
+    to another student's notebook, or to the instructor's, was collected as the student's own work
+    and graded (a student-style attack did). Here an entry or file that is a link is never
+    followed: the link is left out, with a note. Each student's latest entry is taken, its
+    timestamp.txt and submission_secret.txt (feedback goes back through the exchange with it)
+    kept. An entry written by another user than the student it names is noted for review, where
+    the entries do not all come from one account. Returns what collect returns."""
+    entries, skipped, owners = {}, {}, {}
+    for path in sorted(Path(inbound).iterdir()):
+        parts = path.name.split("+")
+        if len(parts) < 3 or parts[1] != assignment:
+            continue
+        try:
+            student, mode = student_id(parts[0]), path.lstat()
+        except (SubmissionError, OSError):
+            continue
+        if not stat.S_ISDIR(mode.st_mode):
+            skipped.setdefault(student, []).append(f"exchange entry {shown(path.name)} is a link or not a folder: "
+                                                   "not collected (for review)")
+            continue
+        owners[path] = mode.st_uid
+        entries.setdefault(student, []).append((_exchange_time(parts[2]), path))
+    unreadable, notes = {}, {}
+    for student, found in entries.items():
+        _, path = max(found, key=lambda entry: entry[0])
+        note = list(skipped.pop(student, []))
+        writer = _user(owners[path])
+        if len(set(owners.values())) > 1 and writer != student:
+            note.append(f"exchange entry {shown(path.name)} was written by user {writer}, not {student} (for review)")
+        stamp = _small_text(path / TIMESTAMP) or datetime.datetime.fromtimestamp(
+            path.lstat().st_mtime, datetime.timezone.utc).strftime(TIMESTAMP_FORMAT)
+        _install(path, course, student, assignment, names, stamp, _small_text(path / SECRET), unreadable, notes)
+        notes[student] = note + notes.get(student, [])
+    refused = {student: "; ".join(why) for student, why in skipped.items()}  # nothing else to grade
+    return refused, unreadable, notes
+
+
+def _exchange_time(text):
+    from nbgrader.utils import parse_utc
+    try:
+        return parse_utc(text).replace(tzinfo=None)
+    except Exception:  # noqa: BLE001 - the student chose the entry's name
+        return datetime.datetime.min
+
+
+def _user(uid):
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _install(path, course, student, assignment, names, stamp, secret, unreadable, notes):
+    """The submission at path (a folder or zip) as submitted/<student>/<assignment>: its notebooks
+    (regular files only), `stamp` as timestamp.txt and `secret` (or a fresh one); swapped in
+    whole, or left as it was when its notebooks did not change."""
+    with tempfile.TemporaryDirectory(dir=course, prefix=".collect-") as tmp:
+        fresh = Path(tmp) / assignment
+        try:
+            _missing, notes[student] = extract_notebooks(path, names, fresh)
+        except (OSError, zipfile.BadZipFile, SubmissionError) as err:
+            unreadable[student] = f"cannot read the submission: {err}"
+            return
+        target = submitted(course, student, assignment)
+        if _same_notebooks(fresh, target, names):
+            return
+        (fresh / TIMESTAMP).write_text(stamp)
+        (fresh / SECRET).write_text(secret or secrets.token_hex(64))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = Path(tmp) / "old"
+        if target.exists():
+            target.rename(old)  # swapped, not merged: no notebook of the earlier copy stays
+        fresh.rename(target)
 
 
 def _last_modified(path):

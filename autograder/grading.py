@@ -35,7 +35,7 @@ from . import cluster, gradebook
 from .course import NbgraderError, notebooks, prepare, run_nbgrader, tree_hash
 from .model import AUTO, MANUAL, Job, Limits, Status
 from .cgroups import available_cores
-from .collect import SECRET, collect, collected, copy_receipts, submission_time, submitted
+from .collect import SECRET, collect, collect_exchange, collected, copy_receipts, submission_time, submitted
 from .submission import student_id, SubmissionError
 from .execute import inert_outputs
 from .worker import check_instructor, grade_submission, grader_failed, prepare_editions, zero_record
@@ -155,9 +155,10 @@ def _feedback(course, assignment, results):
 # ---------------------------------------------------------------- the whole class
 def autograde(solution_folder, submissions=None, course="course", workers=1, timeout=600, memory_mb=4096,
               cpu_seconds=None, processes=256, file_mb=64, disk_mb=1024, cell_timeout=30, force=False,
-              feedback=True, progress=True, log=tqdm.write, scheduler=None, tls=None):
+              feedback=True, progress=True, log=tqdm.write, scheduler=None, tls=None, exchange=False):
     """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
-    after collecting the folder `submissions` into it, if given) with `workers` processes, or on
+    after collecting the folder `submissions` into it, if given: one subfolder or zip per student,
+    or with exchange=True nbgrader's exchange inbound folder) with `workers` processes, or on
     the Dask cluster whose scheduler is at `scheduler` (autograder.cluster; "local": an embedded
     LocalCluster of `workers` processes; tls: the folder of the cluster's keys, see cluster.client_security).
     Returns {student: record}; records of unchanged submissions are kept. Raises
@@ -184,7 +185,8 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
         check_instructor(course, instructor)
         refused, unreadable, notes = {}, {}, {}
         if submissions is not None:
-            refused, unreadable, notes = collect(submissions, course, assignment, list(base.sources))
+            refused, unreadable, notes = (collect_exchange if exchange else collect)(
+                submissions, course, assignment, list(base.sources))
         students, refused_here = collected(course, assignment)
         refused.update(refused_here)
         for student, reason in refused.items():

@@ -172,8 +172,8 @@ def test_late_penalties_follow_the_courses_nbgrader_options(course, tmp_path):
 
 
 def test_feedback_goes_back_through_nbgraders_exchange(course, tmp_path):
-    """A student fetches the release, submits through nbgrader's exchange; the instructor collects,
-    autogrades with course-grade, releases feedback; the student fetches it."""
+    """A student fetches the release, submits through nbgrader's exchange; the instructor collects
+    and autogrades with course-grade (--exchange), releases feedback; the student fetches it."""
     import subprocess
     import sys
     c = course / "course"
@@ -196,9 +196,10 @@ def test_feedback_goes_back_through_nbgraders_exchange(course, tmp_path):
         nbgrader("fetch_assignment", NAME, cwd=home, user="dee")
         (home / NAME / f"{NAME}.ipynb").write_text(json.dumps(solved(NAME)))
         nbgrader("submit", NAME, "--CourseDirectory.student_id=dee", cwd=home, user="dee")  # tests run as root
-        said = nbgrader("collect", NAME)
-        assert (c / "submitted" / "dee" / NAME).is_dir(), said
-        results = grading.autograde(course / "solutions" / NAME, None, c, **dict(QUIET, feedback=True))
+        # collected by course-grade from the exchange (nbgrader collect would follow links)
+        results = grading.autograde(course / "solutions" / NAME, exchange / "course" / "inbound", c,
+                                    exchange=True, **dict(QUIET, feedback=True))
+        assert (c / "submitted" / "dee" / NAME).is_dir()
         assert results["dee"]["auto_score"] == results["dee"]["auto_max"] > 0
         assert "Grader's report" in (c / "feedback" / "dee" / NAME / f"{NAME}.html").read_text()
         nbgrader("release_feedback", NAME)

@@ -121,3 +121,37 @@ def test_a_submission_time_is_read_only_from_a_clean_timestamp(tmp_path):
     fifo_folder.mkdir()
     os.mkfifo(fifo_folder / "timestamp.txt")
     assert submission_time(fifo_folder) is None
+
+
+def test_the_exchange_is_collected_without_following_a_link(tmp_path):
+    """nbgrader collect follows links: a student-style attack put a link to another student's
+    notebook (and one to the instructor's source) in its exchange entry and was graded on it.
+    collect_exchange takes each student's latest entry, regular files only."""
+    from autograder.collect import collect_exchange, submitted
+    inbound, course = tmp_path / "inbound", tmp_path / "course"
+    course.mkdir()
+    secret_source = tmp_path / "source.ipynb"
+    secret_source.write_text('{"the": "instructor"}')
+
+    def entry(student, when, assignment="02_svm", notebook=None):
+        folder = inbound / f"{student}+{assignment}+{when} UTC+{os.urandom(4).hex()}"
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text(f"{when} UTC")
+        (folder / "submission_secret.txt").write_text(f"secret of {student} at {when}")
+        if notebook is not None:
+            (folder / "02_svm.ipynb").write_text(notebook)
+        return folder
+
+    entry("alice", "2026-01-10 10:00:00.000000", notebook='{"alice": 1}')
+    alice = entry("alice", "2026-01-11 09:00:00.000000", notebook='{"alice": 2}')
+    entry("bob", "2026-01-11 09:00:00.000000", assignment="01_knn", notebook="{}")
+    os.symlink(alice / "02_svm.ipynb", entry("mallory", "2026-01-11 10:00:00.000000") / "02_svm.ipynb")
+    os.symlink(secret_source.parent, inbound / "trudy+02_svm+2026-01-11 11:00:00.000000 UTC+ab")
+    refused, unreadable, notes = collect_exchange(inbound, course, "02_svm", ["02_svm.ipynb"])
+    got = submitted(course, "alice", "02_svm")
+    assert (got / "02_svm.ipynb").read_text() == '{"alice": 2}'  # the latest entry
+    assert (got / "timestamp.txt").read_text() == "2026-01-11 09:00:00.000000 UTC"
+    assert (got / "submission_secret.txt").read_text() == "secret of alice at 2026-01-11 09:00:00.000000"
+    assert not (submitted(course, "mallory", "02_svm") / "02_svm.ipynb").exists()  # the link is not read
+    assert "trudy" in refused and "link" in refused["trudy"] and not submitted(course, "trudy", "02_svm").exists()
+    assert not (course / "submitted" / "bob").exists() and unreadable == {}
