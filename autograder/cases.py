@@ -34,6 +34,9 @@ class Case:
     # group or many): the grader judges all of them, so code written for one branch and a library
     # fallback for the rest in the notebook cannot pass on a lucky draw
     cover: Callable = None
+    # the learner's own functions that raise in this test: a backward pass's forward passes (see
+    # autograder.harness.block)
+    blocks: tuple = ()
 
     def configurations(self, rng):
         return self.cover(rng) if self.cover else [self.make(rng)]
@@ -75,6 +78,10 @@ def _unplaced(problem):
 
 
 NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
+FORWARD_CALLED = "called a forward pass: "  # autograder.harness's (it imports nothing of the grader)
+FORWARD_RULE = ("a backward pass is graded on its own, from its cache, and in its test the forward passes "
+                "you wrote raise if called (a numerical gradient of your forward checks a backward pass; "
+                "it is not one)")
 BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
                   if isinstance(value, type) and issubclass(value, BaseException)}
 
@@ -87,6 +94,11 @@ def decided(case, configurations, reply, arrays):
     judge with it, so they give the same messages."""
     if reply.get("error") == NOT_PLAIN:
         return ["returned answers that are not plain arrays of numbers"]
+    blocked = str(reply.get("error") or "")
+    if blocked.startswith(FORWARD_CALLED):
+        name = blocked[len(FORWARD_CALLED):]
+        return [f"called {name if name in case.blocks else 'a forward pass'} on the grader's inputs: "
+                f"{FORWARD_RULE}"]
     if reply.get("error"):  # the student's process wrote it: only a built-in name is passed on
         error = reply["error"] if reply["error"] in BUILTIN_ERRORS else "an exception"
         return [f"raised {error} on the grader's inputs"]
@@ -900,6 +912,11 @@ def _regularisation(inputs):
     return {"dW": {"the regularisation gradient 2 * reg * W": 2 * inputs["reg"] * inputs["W"]}}
 
 
+# the forward passes the learner writes in 05 and 06: their backward passes' tests block them
+NORM_FORWARDS = ("batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward", "spatial_groupnorm_forward")
+CONV_FORWARDS = ("conv_forward_naive", "max_pool_forward_naive")
+
+
 def _linear_cases(naive, vectorized, classifier, withheld, make=_linear_loss):
     def check(loss):
         return matches(loss, ["loss", "dW"], examples="X", terms=_regularisation)
@@ -955,21 +972,24 @@ CASES = {
                                                     ["train output", "running mean", "running var", "test output"]),
                                 WITHHOLD["batchnorm"], float32=True),
         "test-bn-backward": Case(_batchnorm_cache, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7,
-                                                                  examples="x"), WITHHOLD["batchnorm"], float32=True),
+                                                                  examples="x"), WITHHOLD["batchnorm"], float32=True,
+                                 blocks=NORM_FORWARDS),
         "test-bn-backward-alt": Case(_batchnorm_cache, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"],
-                                                              1e-7, examples="x"), WITHHOLD["batchnorm"]),
+                                                              1e-7, examples="x"), WITHHOLD["batchnorm"],
+                                     blocks=NORM_FORWARDS),
         "test-ln-forward": Case(_layernorm, matches(_ln_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True),
         "test-ln-backward": Case(_layernorm_cache, matches(_ln_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                 WITHHOLD["batchnorm"], float32=True),
+                                 WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS),
         "test-sbn-forward": Case(_spatial_bn, matches(_sbn_forward_reference, ["train output", "running mean",
                                                                             "running var", "test output"]),
                                  WITHHOLD["batchnorm"], float32=True),
         "test-sbn-backward": Case(_spatial_bn_cache, matches(_sbn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                  WITHHOLD["batchnorm"], float32=True),
+                                  WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS),
         "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True,
                                 cover=_each(_groupnorm, range(3))),
         "test-gn-backward": Case(_groupnorm_cache, matches(_gn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                 WITHHOLD["batchnorm"], float32=True, cover=_each(_groupnorm_cache, range(3))),
+                                 WITHHOLD["batchnorm"], float32=True, cover=_each(_groupnorm_cache, range(3)),
+                                 blocks=NORM_FORWARDS),
         "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
                              WITHHOLD["dropout"], float32=True),
     },
@@ -986,11 +1006,12 @@ CASES = {
         "test-conv-forward": Case(_conv, matches(_conv_forward_reference, ["out"]), WITHHOLD["conv"],
                                   float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES)))),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
-                                   WITHHOLD["conv"], float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES)))),
+                                   WITHHOLD["conv"], float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES))),
+                                   blocks=CONV_FORWARDS),
         "test-pool-forward": Case(_pool, matches(_pool_forward_reference, ["out"], 1e-12), WITHHOLD["pool"],
                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES)))),
         "test-pool-backward": Case(_pool, matches(_pool_backward_reference, ["dx"], 1e-12), WITHHOLD["pool"],
-                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES)))),
+                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES))), blocks=CONV_FORWARDS),
         "test-convnet-init": Case(_convnet_init, initialised(lambda inputs: CONVNET_PARAMS, _convnet_made),
                                    WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",

@@ -33,6 +33,47 @@ def _values(arrays, float32=False):
     return values
 
 
+# A backward pass is graded from its cache: the learner's own forward passes raise in its test
+# (their forward differentiated numerically would pass for a backward they never wrote). The
+# message starts with this; cases.decided names the function from it.
+FORWARD_CALLED = "called a forward pass: "
+
+
+def block(ns, names):
+    """Every function of ns named in `names` raises NotImplementedError(FORWARD_CALLED + name)
+    when called, under any name or alias that holds it (its code is swapped, not its binding).
+    Returns the undo (the learner's self-check puts the code back)."""
+    import types
+    undo = []
+    for name in names:
+        function = ns.get(name)
+        if not isinstance(function, types.FunctionType):
+            continue
+        scope = {}
+        exec(f"def stub(*args, **kwargs):\n    raise NotImplementedError({FORWARD_CALLED + name!r})", scope)
+        try:
+            undo.append((function, function.__code__))
+            function.__code__ = scope["stub"].__code__
+        except ValueError:  # a closure: its cells cannot go with another code; the name at least
+            undo.pop()
+            undo.append((ns, name, function))
+            ns[name] = scope["stub"]
+
+    def restore():
+        for entry in reversed(undo):
+            if len(entry) == 2:
+                entry[0].__code__ = entry[1]
+            else:
+                entry[0][entry[1]] = entry[2]
+    return restore
+
+
+def blocked_call(error):
+    """FORWARD_CALLED + name if the error is a blocked forward's, else None."""
+    text = str(error) if isinstance(error, NotImplementedError) else ""
+    return text if text.startswith(FORWARD_CALLED) else None
+
+
 def main():
     import handoff
     meta, inputs = handoff.read(sys.stdin.buffer)
@@ -46,6 +87,7 @@ def main():
     shell.enable_gui = lambda gui=None: None  # as a kernel does: `%matplotlib inline` must not stop a cell
     failed = [i for i, code in enumerate(meta["cells"])
               if not shell.run_cell(code, store_history=False, silent=True).success]
+    block(shell.user_ns, meta.get("blocks", ()))
     answers = {}
 
     def answer(grade_id, compute):
@@ -61,7 +103,7 @@ def main():
     course_lib.checks.answer = answer
     result = shell.run_cell(meta["hidden"], store_history=False, silent=True)
     error = result.error_in_exec or result.error_before_exec
-    reply = {"failed_cells": failed, "error": _name(error) if error else None}
+    reply = {"failed_cells": failed, "error": (blocked_call(error) or _name(error)) if error else None}
     try:
         handoff.write(out, reply, answers)
     except Exception:  # noqa: BLE001 - whatever the returned objects do when converted

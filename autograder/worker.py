@@ -229,7 +229,8 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     configurations = case.configurations(case_rng(job, gid, content))
     inputs = {f"c{j}.{name}": value for j, config in enumerate(configurations) for name, value in config.items()}
     message = handoff.encode({"grade_id": gid, "cells": phase_cells(notebook, index), "hidden": hidden,
-                              "float32": case.float32, "configurations": len(configurations)}, inputs)
+                              "float32": case.float32, "configurations": len(configurations),
+                              "blocks": list(case.blocks)}, inputs)
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
     # the answers take a moment once the cells above have run; a loop must not eat the submission's time
     seconds = max(5, min(seconds, _cell_seconds(job) + 30))

@@ -96,6 +96,18 @@ def _withheld(entries, ns):
             setattr(owner, attr, raw)
 
 
+@contextlib.contextmanager
+def _forwards_blocked(ns, names):
+    """While inside, the learner's forward passes named raise, as in the grader's run of a backward
+    pass's test (autograder.harness.block); their code is put back after."""
+    from autograder.harness import block
+    restore = block(ns, names)
+    try:
+        yield
+    finally:
+        restore()
+
+
 class _OutOfTime(BaseException):
     """A check ran past its time (a BaseException: the learner's `except Exception` lets it by)."""
 
@@ -213,7 +225,8 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
     kept = course_lib.checks.answer
     course_lib.checks.answer = answer
     try:
-        with _namespace_kept(ns), _withheld(with_helpers(case.withhold), ns), _captured(), _time_limit(seconds):
+        with _namespace_kept(ns), _withheld(with_helpers(case.withhold), ns), _forwards_blocked(ns, case.blocks), \
+                _captured(), _time_limit(seconds):
             for name in set(hide) - set(keep):
                 if name in ns and not (inspect.isfunction(ns[name]) or inspect.isclass(ns[name])):
                     del ns[name]
@@ -222,7 +235,8 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
             try:
                 exec(compile(test["hidden"], f"<hidden test {gid}>", "exec"), ns)
             except Exception as error:  # noqa: BLE001 - the learner's failure is the result
-                reply["error"], note = _builtin_name(error), _note(error)
+                from autograder.harness import blocked_call
+                reply["error"], note = blocked_call(error) or _builtin_name(error), _note(error)
                 if isinstance(error, NameError) and getattr(error, "name", None) in set(added) - set(keep):
                     note = (f"{error} in the grader's run: it is made in a cell you added, which the grader does "
                             f"not run; move it into the answer cell (or into the function that needs it)")

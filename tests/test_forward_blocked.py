@@ -1,0 +1,94 @@
+"""A backward pass is graded on its own: in its test the learner's forward passes raise, so that a
+forward differentiated numerically (a student-style attack scored 23/23 on 05 with no backward
+written) earns nothing, in the grader's harness and in the learner's self-check alike."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from autograder import handoff
+from autograder.cases import CASES, decided
+from autograder.submission import assemble, hidden_code, phase_cells
+from notebook_tools import ROOT, SOLUTIONS, blank, grade_id, load, solved
+
+NAME, GID = "05_batchnorm_dropout", "test-bn-backward"
+
+# the attack: the backward is central differences of the learner's own forward
+NUMERIC_BACKWARD = '''
+def batchnorm_backward(dout, cache):
+    x, xhat, mean, var, gamma, eps = cache
+    forward = batchnorm_forward  # an alias taken early is blocked too
+
+    def out(x_, g_, b_):
+        return forward(x_, g_, b_, {"mode": "train", "eps": eps})[0]
+
+    def numeric(f, a, h=1e-5):
+        a, grad = a.astype(np.float64), np.zeros(a.shape)
+        for i in np.ndindex(a.shape):
+            old = a[i]
+            a[i] = old + h
+            plus = f(a).copy()
+            a[i] = old - h
+            minus = f(a).copy()
+            a[i] = old
+            grad[i] = np.sum((plus - minus) * dout) / (2 * h)
+        return grad.astype(x.dtype)
+    beta = np.zeros_like(gamma)
+    return (numeric(lambda a: out(a, gamma, beta), x), numeric(lambda a: out(x, a, beta), gamma),
+            numeric(lambda a: out(x, gamma, a), beta))
+'''
+
+
+def with_numeric_backward():
+    nb = solved(NAME)
+    for cell in nb["cells"]:
+        if grade_id(cell) == "bn-backward" and cell["cell_type"] == "code":
+            cell["source"] = NUMERIC_BACKWARD
+    return assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), nb)
+
+
+def harness_problems(nb, blocks):
+    """The grader's problems with GID's answers, from autograder/harness.py run as the grader runs
+    it (here outside a jail, on the installed library)."""
+    case, index = CASES[NAME][GID], next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == GID)
+    configurations = case.configurations(np.random.default_rng(0))
+    inputs = {f"c{j}.{k}": v for j, config in enumerate(configurations) for k, v in config.items()}
+    message = handoff.encode({"grade_id": GID, "cells": phase_cells(nb, index),
+                              "hidden": hidden_code(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), GID),
+                              "float32": case.float32, "configurations": len(configurations),
+                              "blocks": list(blocks)}, inputs)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "autograder"), str(ROOT)]), MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, str(ROOT / "autograder" / "harness.py")], input=message,
+                         capture_output=True, timeout=300, env=env)
+    reply, arrays = handoff.decode(out.stdout)
+    return decided(case, configurations, reply, arrays)
+
+
+def test_the_numeric_backward_passes_unless_the_forward_is_blocked_and_the_solution_passes_either_way():
+    attack = with_numeric_backward()
+    assert harness_problems(attack, ()) == []  # what the attack got before
+    problems = harness_problems(attack, CASES[NAME][GID].blocks)
+    assert len(problems) == 1 and problems[0].startswith("called batchnorm_forward on the grader's inputs"), problems
+    honest = assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))
+    assert harness_problems(honest, CASES[NAME][GID].blocks) == []
+
+
+def test_the_self_check_shows_the_rule_and_gives_the_forward_back():
+    from course_lib import selfcheck
+    from test_selfcheck import _namespace
+    ns = _namespace(with_numeric_backward())
+    report = selfcheck.check_namespace(NAME, ns, visible={GID: (True, "")}, seed=0, only=[GID])
+    (result,) = report.results
+    assert result.earned == 0 and "called batchnorm_forward" in result.problems[0], result.problems
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    out, _ = ns["batchnorm_forward"](x, np.ones(3), np.zeros(3), {"mode": "train"})  # its code is back
+    assert np.allclose(out.mean(axis=0), 0)
+
+
+def test_no_backward_of_the_instructor_calls_a_forward():
+    """The rule costs an honest student nothing: the instructor's own backward passes pass it
+    (the grading tests' full marks check it end to end; this says which functions it is)."""
+    blocked = {name for cases in CASES.values() for case in cases.values() for name in case.blocks}
+    assert blocked == {"batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward",
+                       "spatial_groupnorm_forward", "conv_forward_naive", "max_pool_forward_naive"}
