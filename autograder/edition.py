@@ -15,6 +15,7 @@ Withheld names are "path/in/course_lib.py:qualified.name", e.g. "classifiers/lin
 or "classifiers/linear.py:LinearClassifier.train".
 """
 import ast
+import functools
 import hashlib
 import shutil
 import tempfile
@@ -82,13 +83,20 @@ def with_helpers(withheld):
     withheld without being listed."""
     found = list(dict.fromkeys(withheld))
     for path, names in _by_name(withheld).items():
-        tree = ast.parse((LIBRARY / path).read_text())
+        tree = _parsed((LIBRARY / path).read_text())
         helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("_")}
         graded = [node for name in names for node in [_find(tree.body, name.split("."))] if node is not None]
         others = [n for n in tree.body if not (isinstance(n, ast.FunctionDef) and n.name in helpers)]
         needed = _reached(others, helpers, skip=graded)
         found += [f"{path}:{name}" for name in sorted(_reached(graded, helpers) - needed - set(names))]
     return found
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text):
+    """A library file's syntax tree, parsed once per process for its text (the instructor check
+    fingerprints every case; only read, never changed)."""
+    return ast.parse(text)
 
 
 def _reached(roots, helpers, skip=()):

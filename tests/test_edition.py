@@ -1,5 +1,6 @@
 """Grading editions: for every decisive test, the library the student's code runs with cannot
 compute the answers the test grades, in any backend or wrapper, and everything else still works."""
+import ast
 import subprocess
 import sys
 import textwrap
@@ -139,3 +140,34 @@ def test_the_twins_of_what_a_test_grades_are_withheld_too(name, gid, call, tmp_p
             f"try:\n    {call}\nexcept NotImplementedError as err:\n    print('withheld' if 'withheld' in str(err) else err)\n")
     out = subprocess.run([sys.executable, "-c", code, str(lib.parent)], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "withheld", (out.stdout, out.stderr[-500:])
+
+
+COMPILED = {"njit", "jit", "vectorize", "guvectorize", "stencil"}  # Numba's decorators that compile (and cache)
+
+
+def _compiled_functions(tree):
+    """Names of the functions a Numba decorator compiles, in a module's AST."""
+    def decorator_name(node):
+        node = node.func if isinstance(node, ast.Call) else node
+        return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+    return {f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+            and any(decorator_name(d) in COMPILED for d in f.decorator_list)}
+
+
+def test_no_compiled_kernel_calls_a_kernel_of_another_file():
+    """An edition's Numba cache starts from the notebook's entries of the files it keeps byte for
+    byte (autograder.worker._seed_cache). A kernel of a kept file that called a kernel of a file
+    the edition changes would carry the withheld kernel, compiled into its own entry: so every
+    compiled kernel calls only kernels of its own file."""
+    files = {path: ast.parse(path.read_text()) for path in sorted(edition.LIBRARY.rglob("*.py"))}
+    kernels = {path: {f.name for f in _compiled_functions(tree)} for path, tree in files.items()}
+    assert sum(map(len, kernels.values())) > 10, "no Numba kernel found: the search is broken"
+    crossing = []
+    for path, tree in files.items():
+        others = set().union(*(names for p, names in kernels.items() if p != path)) - kernels[path]
+        for function in _compiled_functions(tree):
+            called = {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                      for node in ast.walk(function) if isinstance(node, ast.Call)
+                      and isinstance(node.func, (ast.Name, ast.Attribute))}
+            crossing += [f"{path.name}: {function.name} calls {name}" for name in sorted(called & others)]
+    assert crossing == []
