@@ -16,7 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .submission import SubmissionError, extract_notebooks, find_submissions, read_regular, shown, student_id
+from .submission import (SubmissionError, extract_notebooks, find_submissions, open_folder, read_regular, shown,
+                         student_id, walk)
 
 TIMESTAMP = "timestamp.txt"
 SECRET = "submission_secret.txt"
@@ -34,58 +35,82 @@ def collect(folder, course, assignment, names):
     found, refused = find_submissions(folder)
     unreadable, notes = {}, {}
     for student, path in found.items():
-        when = datetime.datetime.fromtimestamp(_last_modified(path), datetime.timezone.utc)
-        _install(path, course, student, assignment, names, when.strftime(TIMESTAMP_FORMAT), None,
-                 unreadable, notes)
+        try:
+            fd = open_folder(path) if stat.S_ISDIR(path.lstat().st_mode) else None
+        except OSError as err:
+            unreadable[student] = f"cannot read the submission: {err}"
+            continue
+        try:
+            latest = _last_modified(path, fd)
+            when = datetime.datetime.fromtimestamp(latest, datetime.timezone.utc).strftime(TIMESTAMP_FORMAT)
+            _install(path, fd, course, student, assignment, names, when, None, notes)
+        except (OSError, zipfile.BadZipFile, SubmissionError) as err:
+            unreadable[student] = f"cannot read the submission: {err}"
+        finally:
+            if fd is not None:
+                os.close(fd)
     return refused, unreadable, notes
 
 
 def collect_exchange(inbound, course, assignment, names):
     """What `nbgrader collect` does, from the exchange's inbound folder (entries
     <student>+<assignment>+<time>[+<random>], written by the students' `nbgrader submit`), but
-    reading it as the students' ground: nbgrader's copy follows links, so an entry holding a link
+    reading it as the students' ground. nbgrader's copy follows links, so an entry holding a link
     to another student's notebook, or to the instructor's, was collected as the student's own work
-    and graded (a student-style attack did). Here an entry or file that is a link is never
-    followed: the link is left out, with a note. Each student's latest entry is taken, its
-    timestamp.txt and submission_secret.txt (feedback goes back through the exchange with it)
-    kept. An entry written by another user than the student it names is noted for review, where
-    the entries do not all come from one account. Returns what collect returns."""
-    entries, skipped, owners = {}, {}, {}
-    for path in sorted(Path(inbound).iterdir()):
-        parts = path.name.split("+")
-        if len(parts) < 3 or parts[1] != assignment:
-            continue
-        try:
-            student, mode = student_id(parts[0]), path.lstat()
-        except (SubmissionError, OSError):
-            continue
-        if not stat.S_ISDIR(mode.st_mode):
-            skipped.setdefault(student, []).append(f"exchange entry {shown(path.name)} is a link or not a folder: "
-                                                   "not collected (for review)")
-            continue
-        owners[path] = mode.st_uid
-        entries.setdefault(student, []).append((_exchange_time(parts[2]), path))
-    unreadable, notes = {}, {}
-    for student, found in entries.items():
-        _, path = max(found, key=lambda entry: entry[0])
-        note = list(skipped.pop(student, []))
-        writer = _user(owners[path])
-        if len(set(owners.values())) > 1 and writer != student:
-            note.append(f"exchange entry {shown(path.name)} was written by user {writer}, not {student} (for review)")
-        stamp = _small_text(path / TIMESTAMP) or datetime.datetime.fromtimestamp(
-            path.lstat().st_mtime, datetime.timezone.utc).strftime(TIMESTAMP_FORMAT)
-        _install(path, course, student, assignment, names, stamp, _small_text(path / SECRET), unreadable, notes)
-        notes[student] = note + notes.get(student, [])
+    and graded (a student-style attack did). Here every entry is read through descriptors, never
+    through a link, even one swapped in while it is read (submission.walk). Where the entries come
+    from more than one account, an entry written by another user than the student it names is
+    left out (one student could otherwise replace another's submission). Each student's latest
+    entry is taken, latest by when the entry was made (its ctime, which no user can set ahead),
+    not by the time in its name; its timestamp.txt and submission_secret.txt (feedback goes back
+    through the exchange with it) are kept. Returns what collect returns."""
+    entries, skipped = {}, {}
+    inbound_fd = open_folder(inbound)
+    try:
+        listed = []
+        for name in sorted(os.listdir(inbound_fd)):
+            parts = name.split("+")
+            if len(parts) < 3 or parts[1] != assignment:
+                continue
+            try:
+                listed.append((name, student_id(parts[0]), os.stat(name, dir_fd=inbound_fd, follow_symlinks=False)))
+            except (SubmissionError, OSError):
+                continue
+        shared_account = len({info.st_uid for _, _, info in listed}) <= 1
+        for name, student, info in listed:
+            writer = _user(info.st_uid)
+            if not stat.S_ISDIR(info.st_mode):
+                skipped.setdefault(student, []).append(
+                    f"exchange entry {shown(name)} is a link or not a folder: not collected (for review)")
+            elif not shared_account and writer != student:
+                skipped.setdefault(student, []).append(
+                    f"exchange entry {shown(name)} was written by user {writer}, not {student}: not collected "
+                    f"(for review)")
+            else:
+                entries.setdefault(student, []).append((info.st_ctime_ns, name))
+        unreadable, notes = {}, {}
+        for student, found in entries.items():
+            name = max(found)[1]
+            note = list(skipped.pop(student, []))
+            try:
+                fd = open_folder(name, dir_fd=inbound_fd)
+            except OSError as err:
+                unreadable[student] = f"cannot read the submission: {err}"
+                continue
+            try:
+                stamp = _small_text(TIMESTAMP, fd) or datetime.datetime.fromtimestamp(
+                    os.fstat(fd).st_ctime, datetime.timezone.utc).strftime(TIMESTAMP_FORMAT)
+                _install(Path(inbound) / name, fd, course, student, assignment, names, stamp,
+                         _small_text(SECRET, fd), notes)
+            except (OSError, zipfile.BadZipFile, SubmissionError) as err:
+                unreadable[student] = f"cannot read the submission: {err}"
+            finally:
+                os.close(fd)
+            notes[student] = note + notes.get(student, [])
+    finally:
+        os.close(inbound_fd)
     refused = {student: "; ".join(why) for student, why in skipped.items()}  # nothing else to grade
     return refused, unreadable, notes
-
-
-def _exchange_time(text):
-    from nbgrader.utils import parse_utc
-    try:
-        return parse_utc(text).replace(tzinfo=None)
-    except Exception:  # noqa: BLE001 - the student chose the entry's name
-        return datetime.datetime.min
 
 
 def _user(uid):
@@ -96,17 +121,14 @@ def _user(uid):
         return f"uid {uid}"
 
 
-def _install(path, course, student, assignment, names, stamp, secret, unreadable, notes):
-    """The submission at path (a folder or zip) as submitted/<student>/<assignment>: its notebooks
-    (regular files only), `stamp` as timestamp.txt and `secret` (or a fresh one); swapped in
-    whole, or left as it was when its notebooks did not change."""
+def _install(path, fd, course, student, assignment, names, stamp, secret, notes):
+    """The submission at path (a zip, or the folder open as fd) as submitted/<student>/<assignment>:
+    its notebooks (regular files only), `stamp` as timestamp.txt and `secret` (or a fresh one);
+    swapped in whole, or left as it was when its notebooks did not change. Raises what reading the
+    submission raises."""
     with tempfile.TemporaryDirectory(dir=course, prefix=".collect-") as tmp:
         fresh = Path(tmp) / assignment
-        try:
-            _missing, notes[student] = extract_notebooks(path, names, fresh)
-        except (OSError, zipfile.BadZipFile, SubmissionError) as err:
-            unreadable[student] = f"cannot read the submission: {err}"
-            return
+        _missing, notes[student] = extract_notebooks(path, names, fresh, folder=fd)
         target = submitted(course, student, assignment)
         if _same_notebooks(fresh, target, names):
             return
@@ -119,12 +141,12 @@ def _install(path, course, student, assignment, names, stamp, secret, unreadable
         fresh.rename(target)
 
 
-def _last_modified(path):
-    """When a submission last changed: a zip's time, or the latest of a folder's entries'."""
-    times = [path.lstat().st_mtime]
-    if path.is_dir() and not path.is_symlink():
-        times += [p.lstat().st_mtime for p in path.rglob("*")]
-    return max(times)
+def _last_modified(path, fd=None):
+    """When a submission last changed: a zip's time, or the latest of a folder's (open as fd)
+    entries'."""
+    if fd is None:
+        return path.lstat().st_mtime
+    return max([os.fstat(fd).st_mtime, *(info.st_mtime for _, info in walk(fd))])
 
 
 def _same_notebooks(fresh, target, names):
@@ -192,10 +214,10 @@ def copy_receipts(folder, target):
             (Path(target) / name).write_text(text)
 
 
-def _small_text(path, limit=4096):
+def _small_text(path, dir_fd=None, limit=4096):
     """A receipt's text: a regular file (never a link) of at most `limit` bytes, else None."""
     try:
-        data = read_regular(path, limit)
+        data = read_regular(path, limit, dir_fd=dir_fd)
     except (OSError, SubmissionError):
         return None
     return data.decode("utf-8", "replace").strip() or None

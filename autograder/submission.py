@@ -77,26 +77,38 @@ def _best(paths):
     return min(paths, key=lambda parts: (len(parts), parts)) if paths else None
 
 
-def extract_notebooks(submission, names, target):
+def extract_notebooks(submission, names, target, folder=None):
     """Copy the expected notebooks out of a folder or zip into target; returns (the missing names,
     notes on notebooks found more than once). Only regular files are read (no link, FIFO or
     device), a zip is read by member name (no path in it is ever extracted), no member larger than
-    MAX_MEMBER_BYTES is unpacked, and of several copies the one nearest the top is taken."""
+    MAX_MEMBER_BYTES is unpacked, and of several copies the one nearest the top is taken.
+    folder: the submission folder opened already (open_folder), whose path may have changed since.
+
+    A folder is read through descriptors, each step opened from the one before without following
+    a link (see walk): its owner may rename and replace its subfolders while it is read, but
+    never make the grader read anything outside it."""
     target.mkdir(parents=True, exist_ok=True)
     missing, notes = [], []
-    if submission.is_dir():
-        for name in names:
-            hits = [p.relative_to(submission).parts for p in submission.rglob(name)
-                    if stat.S_ISREG(p.lstat().st_mode)]
-            hits = [h for h in hits if not _ignored(h)]
-            if len(hits) > 1:
-                notes.append(f"{name}: {len(hits)} copies in the submission; graded {'/'.join(_best(hits))}")
-            if hits:
-                _copy_regular(submission.joinpath(*_best(hits)), target / name)
-            else:
-                missing.append(name)
+    if folder is not None or stat.S_ISDIR(os.lstat(submission).st_mode):
+        root = os.dup(folder) if folder is not None else open_folder(submission)
+        try:
+            found = {name: [] for name in names}
+            for parts, info in walk(root, skip=lambda parts: _ignored(parts + ("x",))):
+                if parts[-1] in found and stat.S_ISREG(info.st_mode):
+                    found[parts[-1]].append(parts)
+            for name in names:
+                hits = found[name]
+                if len(hits) > 1:
+                    notes.append(f"{name}: {len(hits)} copies in the submission; graded {'/'.join(_best(hits))}")
+                if hits:
+                    (target / name).write_bytes(read_in(root, _best(hits), MAX_MEMBER_BYTES))
+                else:
+                    missing.append(name)
+        finally:
+            os.close(root)
         return missing, notes
-    with zipfile.ZipFile(submission) as archive:
+    fd = os.open(submission, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as opened, zipfile.ZipFile(opened) as archive:
         members = {}
         for m in archive.infolist():
             parts = tuple(Path(m.filename).parts)
@@ -117,14 +129,67 @@ def extract_notebooks(submission, names, target):
     return missing, notes
 
 
-def _copy_regular(path, target):
-    target.write_bytes(read_regular(path, MAX_MEMBER_BYTES))
+# A submission folder is walked whole (its latest change is its time): bounded, so that a tree
+# built to be deep or wide stops with a reason instead of exhausting the grader.
+MAX_TREE_DEPTH = 32
+MAX_TREE_ENTRIES = 20_000
 
 
-def read_regular(path, limit):
+def open_folder(path, dir_fd=None):
+    """A descriptor of the folder at path (never through a link at its last step)."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+
+
+def walk(root, skip=lambda parts: False):
+    """(parts, lstat result) of every entry under the folder descriptor root, parts relative to
+    it; subfolders are opened from their parent's descriptor without following links (a link is
+    listed, never entered), and not entered where skip(parts) says so. SubmissionError past
+    MAX_TREE_DEPTH or MAX_TREE_ENTRIES."""
+    stack, seen = [((), os.dup(root))], 0
+    try:
+        while stack:
+            parts, fd = stack.pop()
+            try:
+                with os.scandir(fd) as entries:
+                    listed = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
+                for name, info in listed:
+                    seen += 1
+                    if seen > MAX_TREE_ENTRIES:
+                        raise SubmissionError(f"the submission holds more than {MAX_TREE_ENTRIES} files and folders")
+                    here = parts + (name,)
+                    yield here, info
+                    if stat.S_ISDIR(info.st_mode) and not skip(here):
+                        if len(here) >= MAX_TREE_DEPTH:
+                            raise SubmissionError(f"the submission's folders are nested more than {MAX_TREE_DEPTH} deep")
+                        try:
+                            stack.append((here, open_folder(name, dir_fd=fd)))
+                        except OSError:
+                            pass  # replaced by a link or removed since it was listed: not entered
+            finally:
+                os.close(fd)
+    finally:
+        for _, fd in stack:
+            os.close(fd)
+
+
+def read_in(root, parts, limit):
+    """The bytes of the regular file at parts under the folder descriptor root, each folder on the
+    way opened from the one before without following a link (see read_regular)."""
+    fd = os.dup(root)
+    try:
+        for name in parts[:-1]:
+            step = open_folder(name, dir_fd=fd)
+            os.close(fd)
+            fd = step
+        return read_regular(parts[-1], limit, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_regular(path, limit, dir_fd=None):
     """The bytes of a regular file (never a link, FIFO or device) of at most `limit` bytes; else
-    SubmissionError (OSError if it cannot be opened)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    SubmissionError (OSError if it cannot be opened). dir_fd: path is relative to that folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise SubmissionError(f"{Path(path).name} is not a regular file")

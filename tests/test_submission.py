@@ -155,3 +155,89 @@ def test_the_exchange_is_collected_without_following_a_link(tmp_path):
     assert not (submitted(course, "mallory", "02_svm") / "02_svm.ipynb").exists()  # the link is not read
     assert "trudy" in refused and "link" in refused["trudy"] and not submitted(course, "trudy", "02_svm").exists()
     assert not (course / "submitted" / "bob").exists() and unreadable == {}
+
+
+def test_a_folder_swapped_for_a_link_while_it_is_read_is_never_followed(tmp_path, monkeypatch):
+    """A re-attack won this race 3 times in 3: the student's process watched the grader open a
+    subfolder, then renamed it and put a link to another student's submission in its place, and
+    the copy went through the link. Every step is now opened from the folder before it, never
+    through a link."""
+    entry, elsewhere = tmp_path / "entry", tmp_path / "bob"
+    (entry / "sub").mkdir(parents=True)
+    (entry / "sub" / "02_svm.ipynb").write_text('{"decoy": 1}')
+    elsewhere.mkdir()
+    (elsewhere / "02_svm.ipynb").write_text('{"bob": 1}')
+    read_in = submission.read_in
+
+    def swapped_first(root, parts, limit):  # between the walk and the read, as the attack did
+        os.rename(entry / "sub", entry / ".old")
+        os.symlink(elsewhere, entry / "sub")
+        return read_in(root, parts, limit)
+    monkeypatch.setattr(submission, "read_in", swapped_first)
+    with pytest.raises(OSError):  # the link is not a folder to open: nothing is read
+        submission.extract_notebooks(entry, ["02_svm.ipynb"], tmp_path / "out")
+    assert not (tmp_path / "out" / "02_svm.ipynb").exists()
+    monkeypatch.setattr(submission, "read_in", read_in)
+    missing, _ = submission.extract_notebooks(entry, ["02_svm.ipynb"], tmp_path / "again")
+    assert missing == ["02_svm.ipynb"]  # listed as a link now: never entered
+
+
+def test_a_tree_built_to_exhaust_the_grader_is_refused_with_a_reason(tmp_path):
+    """A re-attack crashed a whole collection (RecursionError, nobody graded) with 1,100 nested
+    folders in one entry."""
+    deep = tmp_path / "subs" / "deep"
+    folder = deep
+    for _ in range(submission.MAX_TREE_DEPTH + 5):
+        folder = folder / "d"
+    folder.mkdir(parents=True)
+    from notebook_tools import write_submission
+    write_submission(tmp_path / "subs", "fine", "02_svm", blank("02_svm"))
+    from autograder.collect import collect
+    (tmp_path / "course").mkdir()
+    refused, unreadable, _ = collect(tmp_path / "subs", tmp_path / "course", "02_svm", ["02_svm.ipynb"])
+    assert "nested more than" in unreadable["deep"] and "fine" not in unreadable and refused == {}
+    assert (tmp_path / "course" / "submitted" / "fine" / "02_svm" / "02_svm.ipynb").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give entries other owners")
+def test_an_exchange_entry_written_by_another_user_is_left_out(tmp_path):
+    """A re-attack wrote bob+<assignment>+9999-12-31... as another user: it replaced Bob's
+    submission, and stayed his "latest" whatever he submitted after. Where the entries come from
+    several accounts, an entry is taken only from the user it names, and the latest is the one
+    made last, whatever its name says."""
+    import pwd
+    import time
+    from autograder.collect import collect_exchange, submitted
+    users = [u for u in ("nobody", "daemon", "bin") if _has_user(u)]
+    if len(users) < 2:
+        pytest.skip("needs two system users")
+    honest, other = users[0], users[1]
+    inbound, course = tmp_path / "inbound", tmp_path / "course"
+    course.mkdir()
+
+    def entry(student, when, owner, text):
+        folder = inbound / f"{student}+02_svm+{when} UTC+{os.urandom(3).hex()}"
+        folder.mkdir(parents=True)
+        (folder / "02_svm.ipynb").write_text(text)
+        for path in (folder, folder / "02_svm.ipynb"):
+            os.chown(path, pwd.getpwnam(owner).pw_uid, -1)
+        time.sleep(0.01)  # made one after the other
+        return folder
+
+    entry(honest, "9999-12-31 00:00:00.000000", honest, '{"first": 1}')  # a name that claims the future
+    entry(honest, "2026-01-10 10:00:00.000000", honest, '{"latest": 1}')
+    entry(honest, "9999-12-31 00:00:00.000000", other, '{"planted": 1}')  # another user's, in their name
+    entry(other, "2026-01-10 10:00:00.000000", other, '{"theirs": 1}')
+    refused, unreadable, notes = collect_exchange(inbound, course, "02_svm", ["02_svm.ipynb"])
+    assert (submitted(course, honest, "02_svm") / "02_svm.ipynb").read_text() == '{"latest": 1}'
+    assert any(f"written by user {other}, not {honest}" in n for n in notes[honest])
+    assert (submitted(course, other, "02_svm") / "02_svm.ipynb").read_text() == '{"theirs": 1}'
+
+
+def _has_user(name):
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
