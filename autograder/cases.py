@@ -37,9 +37,16 @@ class Case:
     # the learner's own functions that raise in this test: a backward pass's forward passes (see
     # autograder.harness.block)
     blocks: tuple = ()
+    # scale(rng) -> one large set of inputs, judged with the others: a backward pass costs about
+    # what its forward costs, a numerical gradient of the forward (through whatever name) one
+    # forward per input value, hours on hundreds of thousands of values, so it runs out of time
+    scale: Callable = None
 
-    def configurations(self, rng):
-        return self.cover(rng) if self.cover else [self.make(rng)]
+    def configurations(self, rng, scale=True):
+        """Every set of inputs of one draw; scale=False leaves the large one out (tests that
+        check hundreds of draws)."""
+        drawn = self.cover(rng) if self.cover else [self.make(rng)]
+        return drawn + ([self.scale(rng)] if scale and self.scale else [])
 
     def check_float32(self, inputs, outputs64, outputs32):
         """Answers on float32 copies of the inputs: right to float32 precision, and float32
@@ -78,6 +85,9 @@ def _unplaced(problem):
 
 
 NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
+OUT_OF_TIME = "no answers: the grader's run of this test ran out of time"
+SCALE_NOTE = ("; its inputs include a large one (hundreds of thousands of values), on which a backward pass "
+              "takes about as long as its forward, and a numerical gradient hours")
 FORWARD_CALLED = "called a forward pass: "  # autograder.harness's (it imports nothing of the grader)
 FORWARD_RULE = ("a backward pass is graded on its own, from its cache, and in its test the forward passes "
                 "you wrote raise if called (a numerical gradient of your forward checks a backward pass; "
@@ -111,6 +121,11 @@ def decided(case, configurations, reply, arrays):
         where = f"with {_settings(config)}: " if len(configurations) > 1 else ""
         problems += [_capped(where + p) for p in found]
     return problems
+
+
+def out_of_time(case):
+    """The message of a decisive run stopped for time."""
+    return OUT_OF_TIME + (SCALE_NOTE if case.scale else "")
 
 
 def _numbered(arrays, prefix):
@@ -422,12 +437,12 @@ def _bn_forward_reference(x, gamma, beta, x2, momentum, eps, dout):
     return out, param["running_mean"], param["running_var"], layers.batchnorm_forward(x2, gamma, beta, param)[0]
 
 
-def _batchnorm_cache(rng):
+def _batchnorm_cache(rng, size=None):
     """A backward pass's inputs: the forward cache as the notebook fixes it, (x, xhat, mean, var,
     gamma, eps), computed here, so that the backward is judged on its own. At least 3 examples: with
     2, xhat is +-sqrt(var / (var + eps)) and dx is a difference of nearly equal terms that float32
-    cannot resolve, whoever computes it."""
-    n, d = _size(rng, 3, 30), _size(rng, 1, 8)
+    cannot resolve, whoever computes it. size: (n, d), for the large inputs."""
+    n, d = size or (_size(rng, 3, 30), _size(rng, 1, 8))
     x, gamma, eps = 3 * _normal(rng, n, d) - 1, _normal(rng, d), float(10 ** rng.uniform(-5, -2))
     mean, var = x.mean(axis=0), x.var(axis=0)
     return {"x": x, "xhat": (x - mean) / np.sqrt(var + eps), "mean": mean, "var": var, "gamma": gamma,
@@ -439,8 +454,8 @@ def _bn_backward_reference(x, xhat, mean, var, gamma, eps, dout):
     return layers.batchnorm_backward(dout, cache)
 
 
-def _layernorm(rng):
-    n, d = _size(rng, 1, 8), _size(rng, 3, 12)
+def _layernorm(rng, size=None):
+    n, d = size or (_size(rng, 1, 8), _size(rng, 3, 12))
     return {"x": 3 * _normal(rng, n, d) + rng.uniform(-2, 2), "gamma": _normal(rng, d), "beta": _normal(rng, d),
             "eps": float(10 ** rng.uniform(-5, -2))}
 
@@ -449,10 +464,10 @@ def _ln_forward_reference(x, gamma, beta, eps):
     return layers.layernorm_forward(x, gamma, beta, {"eps": eps})[0]
 
 
-def _layernorm_cache(rng):
+def _layernorm_cache(rng, size=None):
     """A backward pass's inputs, the cache as the notebook fixes it (x, xhat, mean, var, gamma,
     eps) computed here; at least 3 features per row (see _batchnorm_cache)."""
-    inputs = _layernorm(rng)
+    inputs = _layernorm(rng, size)
     x, eps = inputs["x"], inputs["eps"]
     mean, var = x.mean(axis=1), x.var(axis=1)
     return {"x": x, "xhat": (x - mean[:, None]) / np.sqrt(var[:, None] + eps), "mean": mean, "var": var,
@@ -488,8 +503,9 @@ def _sbn_forward_reference(x, gamma, beta, x2, momentum, eps):
             layers.spatial_batchnorm_forward(x2, gamma, beta, param)[0])
 
 
-def _spatial_bn_cache(rng):
-    x, eps = _maps(rng), float(10 ** rng.uniform(-5, -2))
+def _spatial_bn_cache(rng, shape=None):
+    x = 3 * _normal(rng, *shape) + rng.uniform(-2, 2) if shape else _maps(rng)
+    eps = float(10 ** rng.uniform(-5, -2))
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
     return {"x": x, "xhat": (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + eps), "mean": mean,
             "var": var, "gamma": _normal(rng, x.shape[1]), "eps": eps, "dout": _normal(rng, *x.shape)}
@@ -500,15 +516,17 @@ def _sbn_backward_reference(x, xhat, mean, var, gamma, eps, dout):
     return layers.spatial_batchnorm_backward(dout, cache)
 
 
-def _groupnorm(rng, kind=None):
+def _groupnorm(rng, kind=None, size=None):
     """Maps whose groups hold at least 3 values each, G a divisor of C: one group (layer norm),
-    one channel per group (instance norm), or in between (kind 0, 1, 2; None: any)."""
-    while True:
+    one channel per group (instance norm), or in between (kind 0, 1, 2; None: any). size: (n,
+    groups, channels per group, h, w), for the large inputs."""
+    while not size:
         g, per = _size(rng, 1, 4), _size(rng, 1, 3)
         g, per = {0: (1, max(per, 2)), 1: (max(g, 2), 1), 2: (max(g, 2), max(per, 2))}.get(kind, (g, per))
         n, h, w = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 1, 4)
         if per * h * w >= 3:
-            break
+            size = (n, g, per, h, w)
+    n, g, per, h, w = size
     x = 3 * _normal(rng, n, g * per, h, w) + rng.uniform(-2, 2)
     return {"x": x, "gamma": _normal(rng, g * per), "beta": _normal(rng, g * per), "G": g,
             "eps": float(10 ** rng.uniform(-5, -2))}
@@ -518,8 +536,8 @@ def _gn_forward_reference(x, gamma, beta, G, eps):
     return layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": eps})[0]
 
 
-def _groupnorm_cache(rng, kind=None):
-    inputs = _groupnorm(rng, kind)
+def _groupnorm_cache(rng, kind=None, size=None):
+    inputs = _groupnorm(rng, kind, size)
     x, G, eps = inputs["x"], inputs["G"], inputs["eps"]
     grouped = x.reshape(x.shape[0], G, -1)
     mean, var = grouped.mean(axis=2), grouped.var(axis=2)
@@ -548,11 +566,12 @@ def _dropout_reference(x, p, seed, dout):
 CONV_GEOMETRIES = ((1, 0, 3), (2, 1, 3), (3, 2, 3), (2, 1, 2), (3, 0, 2))  # (stride, pad, filter size)
 
 
-def _conv(rng, geometry=None):
+def _conv(rng, geometry=None, size=None):
+    """size: (n, c, k, steps), for the large inputs."""
     stride, pad, f = CONV_GEOMETRIES[_size(rng, 0, 4) if geometry is None else geometry]
-    h = f - 2 * pad + stride * _size(rng, 1, 3)  # a size the stride tiles exactly
+    h = f - 2 * pad + stride * (size[3] if size else _size(rng, 1, 3))  # a size the stride tiles exactly
     w_ = h + stride
-    n, c, k = (_size(rng, 1, 3) for _ in range(3))
+    n, c, k = size[:3] if size else (_size(rng, 1, 3) for _ in range(3))
     x = _normal(rng, n, c, h, w_)
     w, b = _normal(rng, k, c, f, f), _normal(rng, k)
     out_shape = (n, k, (h - f + 2 * pad) // stride + 1, (w_ - f + 2 * pad) // stride + 1)
@@ -649,10 +668,15 @@ def _network_reference(input_shape, layers):
 POOL_GEOMETRIES = ((2, 2, 2), (3, 3, 2), (2, 3, 1))  # (pool height, pool width, stride)
 
 
-def _pool(rng, geometry=None):
+def _pool(rng, geometry=None, size=None):
+    """size: (n, c, steps), for the large inputs."""
     ph, pw, stride = POOL_GEOMETRIES[_size(rng, 0, 2) if geometry is None else geometry]
-    h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
-    x = _normal(rng, _size(rng, 1, 3), _size(rng, 1, 3), h, w)
+    if size:
+        (n, c, steps), h, w = size, ph + stride * size[2], pw + stride * size[2]
+    else:
+        h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
+        n, c = _size(rng, 1, 3), _size(rng, 1, 3)
+    x = _normal(rng, n, c, h, w)
     if stride == 1:
         x = np.round(x)  # ties, in overlapping windows
     out_shape = x.shape[:2] + ((h - ph) // stride + 1, (w - pw) // stride + 1)
@@ -792,8 +816,10 @@ class fooled:
         if len(outputs) != 1:
             return [f"expected one fooling image, got {len(outputs)} answers"]
         image, (reference,) = inputs["image"], self.expected(inputs)
+        if np.shape(outputs[0]) != image.shape:  # before converting it: an answer may be 32 MB of int8
+            return [f"the fooling image should be finite with shape {image.shape}, got {np.shape(outputs[0])}"]
         fooling = np.asarray(outputs[0], dtype=np.float64)
-        if fooling.shape != image.shape or not np.all(np.isfinite(fooling)):
+        if not np.all(np.isfinite(fooling)):
             return [f"the fooling image should be finite with shape {image.shape}, got {fooling.shape}"]
         with use_backend("numpy"):
             predicted = int(np.argmax(ThreeLayerConvNet.from_params(_net(inputs)).loss(fooling)))
@@ -912,6 +938,18 @@ def _regularisation(inputs):
     return {"dW": {"the regularisation gradient 2 * reg * W": 2 * inputs["reg"] * inputs["W"]}}
 
 
+def _scaled(make, **size):
+    """Case.scale: make's inputs at a size given."""
+    return lambda rng: make(rng, **size)
+
+
+# The backward passes' large inputs (Case.scale): 0.3 million values where each value is one
+# forward of a numerical gradient (05's norms), 36,000 for a convolution (whose naive loops cost
+# about 0.3 s per call), 280,000 for max pooling.
+BN_LARGE, LN_LARGE = _scaled(_batchnorm_cache, size=(600, 500)), _scaled(_layernorm_cache, size=(500, 600))
+SBN_LARGE, GN_LARGE = _scaled(_spatial_bn_cache, shape=(8, 16, 48, 48)), _scaled(_groupnorm_cache, size=(8, 4, 4, 48, 48))
+CONV_LARGE, POOL_LARGE = _scaled(_conv, geometry=0, size=(4, 8, 8, 30)), _scaled(_pool, geometry=0, size=(8, 8, 32))
+
 # the forward passes the learner writes in 05 and 06: their backward passes' tests block them
 NORM_FORWARDS = ("batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward", "spatial_groupnorm_forward")
 CONV_FORWARDS = ("conv_forward_naive", "max_pool_forward_naive")
@@ -973,23 +1011,23 @@ CASES = {
                                 WITHHOLD["batchnorm"], float32=True),
         "test-bn-backward": Case(_batchnorm_cache, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7,
                                                                   examples="x"), WITHHOLD["batchnorm"], float32=True,
-                                 blocks=NORM_FORWARDS),
+                                 blocks=NORM_FORWARDS, scale=BN_LARGE),
         "test-bn-backward-alt": Case(_batchnorm_cache, matches(_bn_backward_reference, ["dx", "dgamma", "dbeta"],
                                                               1e-7, examples="x"), WITHHOLD["batchnorm"],
-                                     blocks=NORM_FORWARDS),
+                                     blocks=NORM_FORWARDS, scale=BN_LARGE),
         "test-ln-forward": Case(_layernorm, matches(_ln_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True),
         "test-ln-backward": Case(_layernorm_cache, matches(_ln_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                 WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS),
+                                 WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS, scale=LN_LARGE),
         "test-sbn-forward": Case(_spatial_bn, matches(_sbn_forward_reference, ["train output", "running mean",
                                                                             "running var", "test output"]),
                                  WITHHOLD["batchnorm"], float32=True),
         "test-sbn-backward": Case(_spatial_bn_cache, matches(_sbn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
-                                  WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS),
+                                  WITHHOLD["batchnorm"], float32=True, blocks=NORM_FORWARDS, scale=SBN_LARGE),
         "test-gn-forward": Case(_groupnorm, matches(_gn_forward_reference, ["out"]), WITHHOLD["batchnorm"], float32=True,
                                 cover=_each(_groupnorm, range(3))),
         "test-gn-backward": Case(_groupnorm_cache, matches(_gn_backward_reference, ["dx", "dgamma", "dbeta"], 1e-7),
                                  WITHHOLD["batchnorm"], float32=True, cover=_each(_groupnorm_cache, range(3)),
-                                 blocks=NORM_FORWARDS),
+                                 blocks=NORM_FORWARDS, scale=GN_LARGE),
         "test-dropout": Case(_dropout, matches(_dropout_reference, ["train output", "dx", "test output"], 1e-12),
                              WITHHOLD["dropout"], float32=True),
     },
@@ -1007,11 +1045,12 @@ CASES = {
                                   float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES)))),
         "test-conv-backward": Case(_conv, matches(_conv_backward_reference, ["dx", "dw", "db"]),
                                    WITHHOLD["conv"], float32=True, cover=_each(_conv, range(len(CONV_GEOMETRIES))),
-                                   blocks=CONV_FORWARDS),
+                                   blocks=CONV_FORWARDS, scale=CONV_LARGE),
         "test-pool-forward": Case(_pool, matches(_pool_forward_reference, ["out"], 1e-12), WITHHOLD["pool"],
                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES)))),
         "test-pool-backward": Case(_pool, matches(_pool_backward_reference, ["dx"], 1e-12), WITHHOLD["pool"],
-                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES))), blocks=CONV_FORWARDS),
+                                   float32=True, cover=_each(_pool, range(len(POOL_GEOMETRIES))), blocks=CONV_FORWARDS,
+                                   scale=POOL_LARGE),
         "test-convnet-init": Case(_convnet_init, initialised(lambda inputs: CONVNET_PARAMS, _convnet_made),
                                    WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",

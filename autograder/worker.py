@@ -33,7 +33,7 @@ import nbformat
 import numpy as np
 
 from . import bounded, edition, handoff, integrity
-from .cases import CASES, credit, decided
+from .cases import CASES, credit, decided, out_of_time
 from .cgroups import Cgroup
 from .execute import inert_outputs
 from .model import AUTO, MANUAL, Job, Score, Status
@@ -236,7 +236,7 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     seconds = max(5, min(seconds, _cell_seconds(job) + 30))
     outcome = bounded.run(cmd, message, timeout=seconds, limit=DECISIVE_REPLY_BYTES)
     if outcome.timed_out:
-        return ["no answers: the grader's run of this test ran out of time"]
+        return [out_of_time(case)]
     if outcome.returncode == JAIL_FAILED:
         raise RuntimeError(f"the jail could not be built: {outcome.stderr[-500:]}")
     try:

@@ -1,6 +1,8 @@
-"""A backward pass is graded on its own: in its test the learner's forward passes raise, so that a
-forward differentiated numerically (a student-style attack scored 23/23 on 05 with no backward
-written) earns nothing, in the grader's harness and in the learner's self-check alike."""
+"""A backward pass is graded on its own. A student-style attack scored 23/23 on 05 with no backward
+written: each was a numerical gradient of the student's own forward. In a backward pass's test the
+learner's forward passes raise (under any alias), and its inputs include a large one on which a
+numerical gradient, through whatever name or helper (a re-attack's way around the first rule),
+takes hours; in the grader's harness and in the learner's self-check alike."""
 import os
 import subprocess
 import sys
@@ -48,11 +50,11 @@ def with_numeric_backward():
     return assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), nb)
 
 
-def harness_problems(nb, blocks):
+def harness_problems(nb, blocks, scale=False):
     """The grader's problems with GID's answers, from autograder/harness.py run as the grader runs
-    it (here outside a jail, on the installed library)."""
+    it (here outside a jail, on the installed library); scale: with the large inputs."""
     case, index = CASES[NAME][GID], next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == GID)
-    configurations = case.configurations(np.random.default_rng(0))
+    configurations = case.configurations(np.random.default_rng(0), scale=scale)
     inputs = {f"c{j}.{k}": v for j, config in enumerate(configurations) for k, v in config.items()}
     message = handoff.encode({"grade_id": GID, "cells": phase_cells(nb, index),
                               "hidden": hidden_code(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), GID),
@@ -71,7 +73,7 @@ def test_the_numeric_backward_passes_unless_the_forward_is_blocked_and_the_solut
     problems = harness_problems(attack, CASES[NAME][GID].blocks)
     assert len(problems) == 1 and problems[0].startswith("called batchnorm_forward on the grader's inputs"), problems
     honest = assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))
-    assert harness_problems(honest, CASES[NAME][GID].blocks) == []
+    assert harness_problems(honest, CASES[NAME][GID].blocks, scale=True) == []
 
 
 def test_the_self_check_shows_the_rule_and_gives_the_forward_back():
@@ -92,3 +94,33 @@ def test_no_backward_of_the_instructor_calls_a_forward():
     blocked = {name for cases in CASES.values() for case in cases.values() for name in case.blocks}
     assert blocked == {"batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward",
                        "spatial_groupnorm_forward", "conv_forward_naive", "max_pool_forward_naive"}
+
+
+# the re-attack's way around the block: the forward's work in a helper, differentiated numerically
+THROUGH_A_HELPER = NUMERIC_BACKWARD.replace(
+    "    forward = batchnorm_forward  # an alias taken early is blocked too\n",
+    "    def forward(x_, g_, b_, param):\n"
+    "        mu, v = x_.mean(axis=0), x_.var(axis=0)\n"
+    "        return g_ * (x_ - mu) / np.sqrt(v + param['eps']) + b_, None\n")
+
+
+def test_a_numerical_gradient_through_any_name_runs_out_of_time_on_the_large_inputs(monkeypatch):
+    """The hang is what is tested: the honest backward takes milliseconds on the large inputs, the
+    numerical one (600 x 500 values, two forwards each) hours; the check stops it at 10 s."""
+    import dataclasses
+    from course_lib import selfcheck
+    from test_selfcheck import _namespace
+    nb = with_numeric_backward()
+    for cell in nb["cells"]:
+        if grade_id(cell) == "bn-backward" and cell["cell_type"] == "code":
+            cell["source"] = THROUGH_A_HELPER
+    test = next(t for t in selfcheck.load(NAME)["tests"] if t["grade_id"] == GID)
+    with monkeypatch.context() as patch:  # without the large inputs the attack passes: it is a real one
+        patch.setitem(CASES[NAME], GID, dataclasses.replace(CASES[NAME][GID], scale=None))
+        assert selfcheck.run_decisive(NAME, test, _namespace(nb), np.random.default_rng(0), seconds=60)[0] == []
+    problems, _ = selfcheck.run_decisive(NAME, test, _namespace(nb), np.random.default_rng(0), seconds=10)
+    assert problems and problems[0].startswith("no answers: the grader's run of this test ran out of time; "
+                                               "its inputs include a large one"), problems
+    honest, _ = selfcheck.run_decisive(NAME, test, _namespace(assemble(
+        load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))), np.random.default_rng(0), seconds=10)
+    assert honest == []

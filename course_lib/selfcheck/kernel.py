@@ -245,7 +245,8 @@ def run_decisive(assignment, test, ns, rng, seconds=DECISIVE_SECONDS, hide=(), k
                             f"this test, and {error.name} is made elsewhere in the notebook; make what your "
                             f"function needs inside it or in its answer cell")
     except _OutOfTime:  # the grader's words (autograder.worker.decide)
-        return ["no answers: the grader's run of this test ran out of time"], \
+        from autograder.cases import out_of_time
+        return [out_of_time(case)], \
             f"it ran longer than {seconds:g} s on the grader's inputs (the grader allows about as long)"
     finally:
         course_lib.checks.answer = kept
