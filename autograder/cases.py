@@ -672,7 +672,8 @@ def _pool(rng, geometry=None, size=None):
     """size: (n, c, steps), for the large inputs."""
     ph, pw, stride = POOL_GEOMETRIES[_size(rng, 0, 2) if geometry is None else geometry]
     if size:
-        (n, c, steps), h, w = size, ph + stride * size[2], pw + stride * size[2]
+        n, c, steps = size
+        h, w = ph + stride * steps, pw + stride * steps
     else:
         h, w = ph + stride * _size(rng, 0, 3), pw + stride * _size(rng, 0, 3)
         n, c = _size(rng, 1, 3), _size(rng, 1, 3)
