@@ -944,11 +944,14 @@ def _scaled(make, **size):
     return lambda rng: make(rng, **size)
 
 
-# The backward passes' large inputs (Case.scale): 0.3 million values where each value is one
-# forward of a numerical gradient (05's norms), 36,000 for a convolution (whose naive loops cost
-# about 0.3 s per call), 280,000 for max pooling.
-BN_LARGE, LN_LARGE = _scaled(_batchnorm_cache, size=(600, 500)), _scaled(_layernorm_cache, size=(500, 600))
-SBN_LARGE, GN_LARGE = _scaled(_spatial_bn_cache, shape=(8, 16, 48, 48)), _scaled(_groupnorm_cache, size=(8, 4, 4, 48, 48))
+# The backward passes' large inputs (Case.scale). A numerical gradient costs a forward per value,
+# or, perturbing at once values that share no output, one per value of the largest set that does:
+# a column of batch norm (20,000 rows), a row of layer norm (20,000 features), a channel of
+# spatial batch norm (16 x 96 x 96) and a group of group norm (8 x 64 x 64), each forward on up to
+# a million values. A convolution's and a pool's windows are small: there the inputs are large
+# (36,000 values; 280,000) but such a colouring needs only tens of forwards.
+BN_LARGE, LN_LARGE = _scaled(_batchnorm_cache, size=(20_000, 50)), _scaled(_layernorm_cache, size=(50, 20_000))
+SBN_LARGE, GN_LARGE = _scaled(_spatial_bn_cache, shape=(16, 4, 96, 96)), _scaled(_groupnorm_cache, size=(4, 2, 8, 64, 64))
 CONV_LARGE, POOL_LARGE = _scaled(_conv, geometry=0, size=(4, 8, 8, 30)), _scaled(_pool, geometry=0, size=(8, 8, 32))
 
 # the forward passes the learner writes in 05 and 06: their backward passes' tests block them

@@ -36,7 +36,11 @@ def main(argv=None):
     grade.add_argument("--exchange", action="store_true",
                        help="SUBMISSIONS is nbgrader's exchange inbound folder (<Exchange.root>/<course id>/inbound): "
                             "collect each student's latest submission from it without following links "
-                            "(use this instead of nbgrader collect)")
+                            "(use this instead of nbgrader collect); an entry written by another user than "
+                            "the student it names is left out")
+    grade.add_argument("--shared-account", action="store_true",
+                       help="with --exchange: every student submits through one account, so an entry's "
+                            "writer is not checked")
     grade.add_argument("--course", default="course", help="nbgrader course directory (kept)")
     grade.add_argument("--csv", default=None, help="grade export (default <course>/<assignment>.csv)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
@@ -114,7 +118,9 @@ def main(argv=None):
                                     processes=args.processes, file_mb=args.file_mb, disk_mb=args.disk_mb,
                                     cell_timeout=args.cell_timeout, force=args.force,
                                     feedback=not args.no_feedback, scheduler=args.scheduler,
-                                    tls=args.tls, exchange=args.exchange)
+                                    tls=args.tls,
+                                    exchange=(grading.SHARED_ACCOUNT if args.shared_account else True)
+                                    if args.exchange else False)
     except ClusterError as err:
         print(f"course-grade: {err}", file=sys.stderr)
         return 2

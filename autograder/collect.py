@@ -13,6 +13,7 @@ import os
 import secrets
 import stat
 import tempfile
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -52,15 +53,17 @@ def collect(folder, course, assignment, names):
     return refused, unreadable, notes
 
 
-def collect_exchange(inbound, course, assignment, names):
+def collect_exchange(inbound, course, assignment, names, shared_account=False):
     """What `nbgrader collect` does, from the exchange's inbound folder (entries
     <student>+<assignment>+<time>[+<random>], written by the students' `nbgrader submit`), but
     reading it as the students' ground. nbgrader's copy follows links, so an entry holding a link
     to another student's notebook, or to the instructor's, was collected as the student's own work
     and graded (a student-style attack did). Here every entry is read through descriptors, never
-    through a link, even one swapped in while it is read (submission.walk). Where the entries come
-    from more than one account, an entry written by another user than the student it names is
-    left out (one student could otherwise replace another's submission). Each student's latest
+    through a link, even one swapped in while it is read (submission.walk). An entry written by
+    another user than the student it names (or root, or the grader's own user) is left out: one
+    student could otherwise replace another's submission, even as the only one who has submitted
+    yet. shared_account: every student submits through one account (a JupyterHub whose servers
+    all run as one user), so the writer says nothing and is not checked. Each student's latest
     entry is taken, latest by when the entry was made (its ctime, which no user can set ahead),
     not by the time in its name; its timestamp.txt and submission_secret.txt (feedback goes back
     through the exchange with it) are kept. Returns what collect returns."""
@@ -76,13 +79,12 @@ def collect_exchange(inbound, course, assignment, names):
                 listed.append((name, student_id(parts[0]), os.stat(name, dir_fd=inbound_fd, follow_symlinks=False)))
             except (SubmissionError, OSError):
                 continue
-        shared_account = len({info.st_uid for _, _, info in listed}) <= 1
         for name, student, info in listed:
             writer = _user(info.st_uid)
             if not stat.S_ISDIR(info.st_mode):
                 skipped.setdefault(student, []).append(
                     f"exchange entry {shown(name)} is a link or not a folder: not collected (for review)")
-            elif not shared_account and writer != student:
+            elif not shared_account and writer != student and info.st_uid not in (0, os.geteuid()):
                 skipped.setdefault(student, []).append(
                     f"exchange entry {shown(name)} was written by user {writer}, not {student}: not collected "
                     f"(for review)")
@@ -116,7 +118,7 @@ def collect_exchange(inbound, course, assignment, names):
 def _user(uid):
     import pwd
     try:
-        return pwd.getpwuid(uid).pw_name
+        return unicodedata.normalize("NFC", pwd.getpwuid(uid).pw_name)  # as student ids are
     except KeyError:
         return f"uid {uid}"
 

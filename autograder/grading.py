@@ -158,7 +158,8 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
               feedback=True, progress=True, log=tqdm.write, scheduler=None, tls=None, exchange=False):
     """Grade every submission of the assignment in solution_folder (those in <course>/submitted/,
     after collecting the folder `submissions` into it, if given: one subfolder or zip per student,
-    or with exchange=True nbgrader's exchange inbound folder) with `workers` processes, or on
+    or with exchange=True nbgrader's exchange inbound folder; exchange="shared-account": every
+    student submits through one account, see collect_exchange) with `workers` processes, or on
     the Dask cluster whose scheduler is at `scheduler` (autograder.cluster; "local": an embedded
     LocalCluster of `workers` processes; tls: the folder of the cluster's keys, see cluster.client_security).
     Returns {student: record}; records of unchanged submissions are kept. Raises
@@ -185,8 +186,9 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
         check_instructor(course, instructor)
         refused, unreadable, notes = {}, {}, {}
         if submissions is not None:
-            refused, unreadable, notes = (collect_exchange if exchange else collect)(
-                submissions, course, assignment, list(base.sources))
+            refused, unreadable, notes = (
+                collect_exchange(submissions, course, assignment, list(base.sources), exchange == SHARED_ACCOUNT)
+                if exchange else collect(submissions, course, assignment, list(base.sources)))
         students, refused_here = collected(course, assignment)
         refused.update(refused_here)
         for student, reason in refused.items():
@@ -241,6 +243,7 @@ def autograde(solution_folder, submissions=None, course="course", workers=1, tim
     return results
 
 
+SHARED_ACCOUNT = "shared-account"
 NO_TIME = ("no readable submission time (timestamp.txt missing, not a plain file, or unparsable): "
            "no late penalty can apply; for review")
 

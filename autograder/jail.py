@@ -169,6 +169,19 @@ def _build_root(args, owner):
         if not os.path.exists(host):
             raise OSError(f"--ro {host}: no such file or folder")
         _bind(host, root + inner)
+    for spec in args.select:  # a package folder showing the entries named, and nothing else
+        folder, _, names = spec.partition("=")
+        target = root + folder
+        if not os.path.isdir(folder) or not os.path.isdir(target):
+            raise OSError(f"--select {folder}: not a folder shown in the jail")
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+        for name in filter(None, names.split(",")):
+            host = os.path.join(folder, name)
+            if os.path.islink(host):
+                os.symlink(os.readlink(host), os.path.join(target, name))
+            elif os.path.exists(host):
+                _bind(host, os.path.join(target, name))
+        _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
     for spec in args.rw:  # the instructor's run only: a Numba cache that outlives the jail
         host, inner = _pair(spec, "--rw")
         _bind(host, root + inner, readonly=False)
@@ -263,6 +276,8 @@ def main(argv=None):
     parser.add_argument("--ro", action="append", default=[], help="HOST[=INNER], bound read-only")
     parser.add_argument("--rw", action="append", default=[], help="HOST[=INNER], bound writable")
     parser.add_argument("--hide", action="append", default=[], help="INNER folder or file to show empty")
+    parser.add_argument("--select", action="append", default=[],
+                        help="FOLDER=NAME,NAME,...: a shown folder holding only the entries named")
     parser.add_argument("--copy", action="append", default=[], help="HOST=INNER into the working folder")
     parser.add_argument("--setenv", action="append", default=[], help="K=V, the command's environment")
     parser.add_argument("--uid", type=int, default=None, help="run as this uid (when root)")

@@ -3,6 +3,7 @@ read-only (with any installed copy of course_lib or the grader shown empty), a c
 (the full one for the notebook, a grading edition for a decisive test) at LIB, the grader's harness
 at GRADER, the limits, the uid and cgroup of the submission, and a clean environment.
 """
+import functools
 import glob
 import importlib.util
 import os
@@ -60,6 +61,69 @@ INSTALL_RECORDS = ("__editable__*course_lib*", "course_lib-*.dist-info", "course
                    "course_lib.egg-link", "course-lib.egg-link")
 
 
+# The jail's Python imports only what the course needs: course-lib's dependencies and theirs
+# (the notebook kernel, the harness). Everything else installed beside them is shown empty, so
+# nothing installed later can be reached either: PyTorch, there for the benchmarks, gave every
+# backward pass for free through its autograd (a student-style attack), SymPy differentiates.
+COURSE_DISTRIBUTION = "course-lib"
+
+
+@functools.lru_cache(maxsize=1)
+def course_dependencies():
+    """The canonical names of the distributions course-lib needs to run, itself included: its
+    requirements (no extras) and theirs, from the installed metadata (or, for a checkout run
+    without installing it, from pyproject.toml)."""
+    import importlib.metadata as metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    try:
+        roots = metadata.requires(COURSE_DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        import tomllib
+        project = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        roots = tomllib.loads(project.read_text())["project"]["dependencies"]
+    needed, todo = {canonicalize_name(COURSE_DISTRIBUTION)}, list(roots)
+    while todo:
+        requirement = Requirement(todo.pop())
+        name = canonicalize_name(requirement.name)
+        if name in needed or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        needed.add(name)
+        try:
+            todo += metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            pass  # not installed here: nothing of it to show
+    return frozenset(needed)
+
+
+@functools.lru_cache(maxsize=8)
+def course_packages(paths):
+    """{package folder under the shown paths: the entries in it that belong to a distribution
+    course-lib needs (by the distributions' RECORD files)}, for the jail's --select: other
+    packages, their metadata, .pth files and whatever no installer recorded are not there at all
+    (shown empty, a package folder would still import, as an empty namespace package, and break a
+    dependency's `try: import orjson`). __pycache__ stays (Python imports no module from it
+    without its source)."""
+    import importlib.metadata as metadata
+
+    from packaging.utils import canonicalize_name
+    needed, selected = course_dependencies(), {}
+    folders = {os.path.realpath(f) for path in paths for pattern in PACKAGE_FOLDERS
+               for f in glob.glob(os.path.join(path, pattern))}
+    folders |= {os.path.realpath(p) for p in site.getsitepackages() if any(
+        os.path.realpath(p).startswith(q.rstrip("/") + "/") for q in paths)}
+    for folder in sorted(f for f in folders if os.path.isdir(f)):
+        owners = {}
+        for dist in metadata.distributions(path=[folder]):
+            name = canonicalize_name(dist.metadata["Name"] or "")
+            for file in dist.files or []:
+                owners.setdefault(file.parts[0], set()).add(name)
+        selected[folder] = tuple(entry for entry in sorted(os.listdir(folder))
+                                 if "," not in entry and (entry == "__pycache__" or owners.get(entry, set()) & needed))
+    return selected
+
+
 def installed_copies(paths):
     """What the jail must show empty, of what the shown paths hold: every course_lib and
     autograder folder (or egg), be it the one this process imports, another install on its path,
@@ -108,6 +172,7 @@ class Sandbox:
                "--file-mb", str(limits.file_mb)]
         cmd += [f"--ro={p}" for p in paths]
         cmd += [f"--hide={p}" for p in installed_copies([*paths, *shown_host_paths()])]
+        cmd += [f"--select={folder}={','.join(names)}" for folder, names in course_packages(tuple(paths)).items()]
         # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo
         cmd += [f"--copy={library}={LIB}/course_lib"]
         if harness:

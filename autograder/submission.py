@@ -2,6 +2,7 @@
 instructor's notebook with the student's answer cells put in and the test cells as released (no
 hidden test), and, per test, the cells its decisive run needs."""
 import copy
+import errno
 import os
 import re
 import stat
@@ -142,33 +143,42 @@ def open_folder(path, dir_fd=None):
 
 def walk(root, skip=lambda parts: False):
     """(parts, lstat result) of every entry under the folder descriptor root, parts relative to
-    it; subfolders are opened from their parent's descriptor without following links (a link is
-    listed, never entered), and not entered where skip(parts) says so. SubmissionError past
+    it, depth first; each subfolder is opened from its parent's descriptor without following a
+    link (a link is listed, never entered), when it is entered (one descriptor per level: a wide
+    tree cannot exhaust them), and not entered where skip(parts) says so. SubmissionError past
     MAX_TREE_DEPTH or MAX_TREE_ENTRIES."""
-    stack, seen = [((), os.dup(root))], 0
+    def listing(fd):
+        with os.scandir(fd) as entries:
+            return [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
+    fds, levels, seen = [os.dup(root)], [((), None)], 0
     try:
-        while stack:
-            parts, fd = stack.pop()
+        levels[0] = ((), listing(fds[0]))
+        while levels:
+            parts, todo = levels[-1]
+            if not todo:
+                levels.pop()
+                os.close(fds.pop())
+                continue
+            name, info = todo.pop()
+            seen += 1
+            if seen > MAX_TREE_ENTRIES:
+                raise SubmissionError(f"the submission holds more than {MAX_TREE_ENTRIES} files and folders")
+            here = parts + (name,)
+            yield here, info
+            if not stat.S_ISDIR(info.st_mode) or skip(here):
+                continue
+            if len(here) >= MAX_TREE_DEPTH:
+                raise SubmissionError(f"the submission's folders are nested more than {MAX_TREE_DEPTH} deep")
             try:
-                with os.scandir(fd) as entries:
-                    listed = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
-                for name, info in listed:
-                    seen += 1
-                    if seen > MAX_TREE_ENTRIES:
-                        raise SubmissionError(f"the submission holds more than {MAX_TREE_ENTRIES} files and folders")
-                    here = parts + (name,)
-                    yield here, info
-                    if stat.S_ISDIR(info.st_mode) and not skip(here):
-                        if len(here) >= MAX_TREE_DEPTH:
-                            raise SubmissionError(f"the submission's folders are nested more than {MAX_TREE_DEPTH} deep")
-                        try:
-                            stack.append((here, open_folder(name, dir_fd=fd)))
-                        except OSError:
-                            pass  # replaced by a link or removed since it was listed: not entered
-            finally:
-                os.close(fd)
+                fd = open_folder(name, dir_fd=fds[-1])
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    continue  # replaced by a link or removed since it was listed: not entered
+                raise SubmissionError(f"{'/'.join(here)} cannot be read: {err.strerror}") from err
+            fds.append(fd)
+            levels.append((here, listing(fd)))
     finally:
-        for _, fd in stack:
+        for fd in fds:
             os.close(fd)
 
 

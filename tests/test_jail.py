@@ -292,3 +292,26 @@ def test_install_records_that_name_the_checkouts_path_are_hidden(tmp_path):
     assert str(site_packages / "numpy-2.0.dist-info") not in found
     real = [p for folder in sys.path if os.path.isdir(folder) for p in Path(folder).glob("__editable__*course_lib*")]
     assert {str(p) for p in real} <= set(installed_copies(shown_host_paths()))  # this machine's own, if editable
+
+
+def test_only_the_courses_dependencies_can_be_imported_in_the_jail(tmp_path):
+    """A student-style attack imported PyTorch (installed for the benchmarks) in the jail and had
+    its autograd compute every backward pass. The jail shows course-lib's dependencies and theirs,
+    and nothing else installed beside them."""
+    from autograder.sandbox import course_dependencies, course_packages
+    needed = course_dependencies()
+    assert {"numpy", "numba", "ipykernel", "ipython", "matplotlib", "scipy", "ipywidgets"} <= needed
+    assert not {"pytest", "torch", "sympy", "hypothesis", "dask"} & needed
+    selected = course_packages(tuple(runtime_paths()))
+    code = ("import importlib.util as u\n"
+            "for name in ('numpy', 'numba', 'IPython', 'ipykernel', 'matplotlib', 'scipy', 'sklearn', 'ipywidgets',"
+            " 'pytest', 'hypothesis', 'torch', 'sympy', 'xdist'):\n"
+            "    print(name, u.find_spec(name) is not None)\n"
+            "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets\n")
+    out = jail(tmp_path, *(f"--select={folder}={','.join(names)}" for folder, names in selected.items()),
+               command=[sys.executable, "-c", code])
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    found = dict(line.split() for line in out.stdout.splitlines())
+    assert all(found[n] == "True" for n in ("numpy", "numba", "IPython", "ipykernel", "matplotlib", "scipy",
+                                             "sklearn", "ipywidgets")), found
+    assert all(found[n] == "False" for n in ("pytest", "hypothesis", "torch", "sympy", "xdist")), found

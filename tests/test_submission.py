@@ -232,6 +232,18 @@ def test_an_exchange_entry_written_by_another_user_is_left_out(tmp_path):
     assert (submitted(course, honest, "02_svm") / "02_svm.ipynb").read_text() == '{"latest": 1}'
     assert any(f"written by user {other}, not {honest}" in n for n in notes[honest])
     assert (submitted(course, other, "02_svm") / "02_svm.ipynb").read_text() == '{"theirs": 1}'
+    # a third re-attack: the forger as the only one to have submitted yet
+    inbound = tmp_path / "inbound-early"
+    entry(other, "2026-01-10 10:00:00.000000", honest, '{"forged": 1}')
+    for folder in (tmp_path / "inbound").iterdir():
+        if f"{other}+" in folder.name and '"forged"' in (folder / "02_svm.ipynb").read_text():
+            inbound.mkdir()
+            os.rename(folder, inbound / folder.name)
+    refused, _, _ = collect_exchange(inbound, tmp_path / "course-early", "02_svm", ["02_svm.ipynb"])
+    assert f"written by user {honest}, not {other}" in refused[other]
+    (tmp_path / "course-early").mkdir()
+    collect_exchange(inbound, tmp_path / "course-early", "02_svm", ["02_svm.ipynb"], shared_account=True)
+    assert (submitted(tmp_path / "course-early", other, "02_svm") / "02_svm.ipynb").is_file()  # one account
 
 
 def _has_user(name):
@@ -241,3 +253,20 @@ def _has_user(name):
         return True
     except KeyError:
         return False
+
+
+def test_a_wide_tree_is_read_with_one_descriptor_per_level(tmp_path):
+    """A re-attack hid a notebook behind 1,500 sibling folders: each was opened when listed, the
+    descriptors ran out (EMFILE, swallowed) and the notebook went missing without a reason."""
+    import resource
+    entry = tmp_path / "wide"
+    for i in range(300):
+        (entry / f"f{i:04d}").mkdir(parents=True)
+    (entry / "f0299" / "02_svm.ipynb").write_text("{}")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+    try:
+        missing, _ = submission.extract_notebooks(entry, ["02_svm.ipynb"], tmp_path / "out")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert missing == [] and (tmp_path / "out" / "02_svm.ipynb").read_text() == "{}"
