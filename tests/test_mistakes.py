@@ -144,7 +144,7 @@ CORPUS = [
             "hist[:, k] = np.mean(which == k, axis=1)", "hist[:, k] = np.sum(which == k, axis=1)",
             "test-colour-histogram", "a red image, 9 bins is off"),
     Mistake("fooling step not normalised", "07_network_visualization", "fooling",
-            "X_fooling += X_fooling.dtype.type(learning_rate) * grad / np.linalg.norm(grad)",
+            "X_fooling += X_fooling.dtype.type(learning_rate) * grad / norm",
             "X_fooling += X_fooling.dtype.type(learning_rate) * grad", "test-fooling",
             "not a whole number of steps", unaffected=("test-saliency",),
             # the grader accepts any fooling image no further than the reference's walk: on a real
