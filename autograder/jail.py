@@ -173,7 +173,7 @@ def _build_root(args, owner):
         folder, _, names = spec.partition("=")
         target = root + folder
         if not os.path.isdir(folder) or not os.path.isdir(target):
-            raise OSError(f"--select {folder}: not a folder shown in the jail")
+            continue  # not shown in the jail: nothing of it to select
         _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
         for name in filter(None, names.split(",")):
             host = os.path.join(folder, name)

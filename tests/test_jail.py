@@ -308,8 +308,10 @@ def test_only_the_courses_dependencies_can_be_imported_in_the_jail(tmp_path):
             " 'pytest', 'hypothesis', 'torch', 'sympy', 'xdist'):\n"
             "    print(name, u.find_spec(name) is not None)\n"
             "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets\n")
+    not_shown = tmp_path / "not-shown" / "site-packages"  # a selection outside the jail changes nothing
+    not_shown.mkdir(parents=True)
     out = jail(tmp_path, *(f"--select={folder}={','.join(names)}" for folder, names in selected.items()),
-               command=[sys.executable, "-c", code])
+               f"--select={not_shown}=x", command=[sys.executable, "-c", code])
     assert out.returncode == 0 and out.stderr == "", out.stderr
     found = dict(line.split() for line in out.stdout.splitlines())
     assert all(found[n] == "True" for n in ("numpy", "numba", "IPython", "ipykernel", "matplotlib", "scipy",
