@@ -172,7 +172,10 @@ class Sandbox:
                "--file-mb", str(limits.file_mb)]
         cmd += [f"--ro={p}" for p in paths]
         cmd += [f"--hide={p}" for p in installed_copies([*paths, *shown_host_paths()])]
-        cmd += [f"--select={folder}={','.join(names)}" for folder, names in course_packages(tuple(paths)).items()]
+        # the system's Python folders too (/usr/lib/python3/dist-packages): shown with /usr, and
+        # importable by a Python of the same version (a review found them whole in the jail)
+        selected = course_packages(tuple([*paths, *shown_host_paths()]))
+        cmd += [f"--select={folder}={','.join(names)}" for folder, names in selected.items()]
         # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo
         cmd += [f"--copy={library}={LIB}/course_lib"]
         if harness:

@@ -302,18 +302,26 @@ def test_only_the_courses_dependencies_can_be_imported_in_the_jail(tmp_path):
     needed = course_dependencies()
     assert {"numpy", "numba", "ipykernel", "ipython", "matplotlib", "scipy", "ipywidgets"} <= needed
     assert not {"pytest", "torch", "sympy", "hypothesis", "dask"} & needed
-    selected = course_packages(tuple(runtime_paths()))
+    from autograder.sandbox import shown_host_paths
+    selected = course_packages(tuple([*runtime_paths(), *shown_host_paths()]))
     code = ("import importlib.util as u\n"
             "for name in ('numpy', 'numba', 'IPython', 'ipykernel', 'matplotlib', 'scipy', 'sklearn', 'ipywidgets',"
             " 'pytest', 'hypothesis', 'torch', 'sympy', 'xdist'):\n"
             "    print(name, u.find_spec(name) is not None)\n"
-            "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets\n")
+            "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets, glob, os\n"
+            "for folder in glob.glob('/usr/lib/python3*/*-packages') + glob.glob('/usr/local/lib/python3*/*-packages'):\n"
+            "    print('listed', folder, ','.join(sorted(os.listdir(folder))) or '-')\n")
     not_shown = tmp_path / "not-shown" / "site-packages"  # a selection outside the jail changes nothing
     not_shown.mkdir(parents=True)
     out = jail(tmp_path, *(f"--select={folder}={','.join(names)}" for folder, names in selected.items()),
                f"--select={not_shown}=x", command=[sys.executable, "-c", code])
     assert out.returncode == 0 and out.stderr == "", out.stderr
-    found = dict(line.split() for line in out.stdout.splitlines())
+    found = dict(line.split() for line in out.stdout.splitlines() if not line.startswith("listed "))
+    for line in out.stdout.splitlines():  # the system's Python folders: the selection, nothing else
+        if line.startswith("listed "):
+            _, folder, names = line.split(" ", 2)
+            shown_here = set() if names == "-" else set(names.split(","))
+            assert shown_here <= set(selected.get(os.path.realpath(folder), ())), (folder, shown_here)
     assert all(found[n] == "True" for n in ("numpy", "numba", "IPython", "ipykernel", "matplotlib", "scipy",
                                              "sklearn", "ipywidgets")), found
     assert all(found[n] == "False" for n in ("pytest", "hypothesis", "torch", "sympy", "xdist")), found
