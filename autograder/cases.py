@@ -23,6 +23,7 @@ from course_lib.diagnosis import describe
 from course_lib.classifiers import KNearestNeighbor, cross_validate_k, linear, predict_labels
 from course_lib.classifiers.nets import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 
+from .harness import FORWARD_CALLED  # the harness's word for a blocked forward's call
 
 @dataclass(frozen=True)
 class Case:
@@ -88,7 +89,6 @@ NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not ha
 OUT_OF_TIME = "no answers: the grader's run of this test ran out of time"
 SCALE_NOTE = ("; its inputs include a large one (hundreds of thousands of values), on which a backward pass "
               "takes about as long as its forward, and a numerical gradient hours")
-FORWARD_CALLED = "called a forward pass: "  # autograder.harness's (it imports nothing of the grader)
 FORWARD_RULE = ("a backward pass is graded on its own, from its cache, and in its test the forward passes "
                 "you wrote raise if called (a numerical gradient of your forward checks a backward pass; "
                 "it is not one)")

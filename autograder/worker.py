@@ -35,7 +35,6 @@ import numpy as np
 from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided, out_of_time
 from .cgroups import Cgroup
-from .execute import inert_outputs
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, LIB, NUMBA_CACHE, Sandbox
 from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
@@ -212,8 +211,8 @@ def run_notebook(notebook, job, sandbox, seconds):
     try:
         if outcome.returncode != 0:
             raise ValueError(f"exit {outcome.returncode}")
-        # the runner keeps outputs inert, but what it copied came from the kernel: checked again
-        return inert_outputs(nbformat.reads(outcome.stdout.decode(), as_version=4)), Status.GRADED, "", ""
+        # the runner (the grader's code, outside the jail) wrote it through inert_outputs already
+        return nbformat.reads(outcome.stdout.decode(), as_version=4), Status.GRADED, "", ""
     except Exception as err:  # noqa: BLE001 - nothing usable came back
         return None, Status.ERROR, "the notebook could not be run", f"runner: {err}: {outcome.stderr[-1500:]}"
 
