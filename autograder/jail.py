@@ -12,7 +12,8 @@ given what it needs:
   root);
 - a new root: an empty tmpfs of --disk-mb (every file the command writes, /tmp and /dev/shm
   included, lands there, so its disk use is bounded as a whole), holding only the read-only binds
-  named by --ro (the Python installation), a few system folders, the device nodes a program needs,
+  named by --ro (the Python installation, the system libraries it loads: no system folder is
+  shown whole), a few public files of /etc, the device nodes a program needs,
   its own /proc (it sees only its own processes), and the files --copy puts in the writable working
   folder or, owned by root, under /opt (the library, the harness); the host's root is detached
   after pivot_root, so no path, mount or descriptor leads back to it;
@@ -55,7 +56,7 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 JAIL_FAILED = 97
 INNER_UID = 1000  # the command's uid inside a user namespace (never 0: exec then drops every capability)
 
-SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+MAX_LINKS = 40  # links followed to show one path, as the kernel's own limit
 # public files only: /etc/ssl/private (where keys, a Dask cluster's too, are kept) is never shown
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts", "mime.types",
        "fonts", "ssl/certs", "ssl/openssl.cnf", "ca-certificates")
@@ -95,6 +96,39 @@ def _bind(host, target, readonly=True):
     _mount(host, target, None, MS_BIND | MS_REC)
     if readonly:
         _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | _statvfs_flags(host))
+
+
+def _show(path, root):
+    """Show the host's `path` at the same place under root, read-only, with the links that lead to
+    it (merged /usr's /lib -> usr/lib, libz.so.1 -> libz.so.1.2.13): each link is made again, the
+    file or folder they end at is bound. Read from the host alone: no link made in the new root is
+    ever followed while it is built."""
+    parts, current, links = [p for p in path.split("/") if p], "/", 0
+    while parts:
+        name = parts.pop(0)
+        if name == ".":
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        host = os.path.join(current, name)
+        if os.path.islink(host):
+            links += 1
+            if links > MAX_LINKS:
+                raise OSError(f"--ro {path}: more than {MAX_LINKS} links")
+            target = os.readlink(host)
+            if not os.path.lexists(root + host):
+                os.symlink(target, root + host)
+            parts = [p for p in target.split("/") if p] + parts
+            current = "/" if target.startswith("/") else current
+        elif not parts:
+            _bind(host, root + host)
+        elif os.path.isdir(host):
+            if not os.path.isdir(root + host):
+                os.mkdir(root + host, 0o755)
+            current = host
+        else:
+            raise OSError(f"--ro {path}: {host} is not a folder")
 
 
 def _loopback_up():
@@ -147,11 +181,6 @@ def _build_root(args, owner):
     for folder, mode in (("proc", 0o555), ("dev", 0o755), ("tmp", 0o1777), ("dev/shm", 0o1777), ("etc", 0o755)):
         os.makedirs(f"{root}/{folder}", exist_ok=True)
         os.chmod(f"{root}/{folder}", mode)
-    for path in SYSTEM:  # merged-/usr systems have /bin -> usr/bin: keep the link as it is
-        if os.path.islink(path):
-            os.symlink(os.readlink(path), root + path)
-        elif os.path.isdir(path):
-            _bind(path, root + path)
     for name in ETC:
         if os.path.exists(f"/etc/{name}"):
             _bind(f"/etc/{name}", f"{root}/etc/{name}")
@@ -168,7 +197,10 @@ def _build_root(args, owner):
         host, inner = _pair(spec, "--ro")
         if not os.path.exists(host):
             raise OSError(f"--ro {host}: no such file or folder")
-        _bind(host, root + inner)
+        if "=" in spec:
+            _bind(host, root + inner)
+        else:
+            _show(host, root)
     for spec in args.select:  # a package folder showing the entries named, and nothing else
         folder, _, names = spec.partition("=")
         target = root + folder
@@ -273,7 +305,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="autograder.jail")
     parser.add_argument("--stage", required=True, help="an empty host folder: the new root's mount point")
     parser.add_argument("--workdir", default="/home/student", help="the writable working folder inside")
-    parser.add_argument("--ro", action="append", default=[], help="HOST[=INNER], bound read-only")
+    parser.add_argument("--ro", action="append", default=[], help="HOST[=INNER], bound read-only (HOST alone: at its own path, with the links "
+                             "leading to it)")
     parser.add_argument("--rw", action="append", default=[], help="HOST[=INNER], bound writable")
     parser.add_argument("--hide", action="append", default=[], help="INNER folder or file to show empty")
     parser.add_argument("--select", action="append", default=[],

@@ -29,18 +29,61 @@ def _minimal(paths):
     return [p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths)]
 
 
+# prefixes that hold more than a Python (the system's): only Python's own folders of them are shown
+SHARED_PREFIXES = ("/", "/usr", "/usr/local", "/opt")
+
+
+def _python_folders(prefix):
+    """What a Python installed in a shared prefix needs of it: its standard library (compiled
+    modules included) and its package folders (selected later, by course_packages)."""
+    import sysconfig
+    names = {"base": prefix, "platbase": prefix, "installed_base": prefix, "installed_platbase": prefix}
+    found = [sysconfig.get_paths(vars=names)[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    return found + [p for pattern in PACKAGE_FOLDERS for p in glob.glob(os.path.join(prefix, pattern))]
+
+
 def runtime_paths():
-    """Where Python and its packages live (a virtual environment and its base interpreter too)."""
-    exe = os.path.realpath(sys.executable)
-    return _minimal([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                     os.path.dirname(os.path.dirname(exe)), *site.getsitepackages()])
+    """Where Python and its packages live (a virtual environment and its base interpreter too):
+    a prefix of its own whole, of a shared prefix (a system Python in /usr) only the interpreter
+    and Python's folders."""
+    executables = {sys.executable, getattr(sys, "_base_executable", sys.executable)}
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                *(os.path.dirname(os.path.dirname(os.path.realpath(exe))) for exe in executables)}
+    paths = list(site.getsitepackages())
+    for prefix in prefixes:
+        shared = os.path.realpath(prefix) in SHARED_PREFIXES
+        paths += _python_folders(prefix) if shared else [prefix]
+    paths = _minimal(paths)
+    # an interpreter outside them (/usr/bin/python3) as it is named, links and all (autograder.jail)
+    return paths + sorted(exe for exe in executables if not any(
+        os.path.realpath(exe).startswith(p.rstrip("/") + "/") for p in paths))
 
 
 def shown_host_paths():
-    """Every host path a jail shows, read-only: the system's folders, a few of /etc and Python's
-    installation (autograder.jail)."""
-    from .jail import ETC, SYSTEM
-    return [*SYSTEM, *(f"/etc/{name}" for name in ETC), *runtime_paths()]
+    """Every host path a jail shows, read-only, but the system's libraries: a few files of /etc and
+    Python's installation (autograder.jail)."""
+    from .jail import ETC
+    return [*(f"/etc/{name}" for name in ETC), *runtime_paths()]
+
+
+@functools.lru_cache(maxsize=8)
+def system_libraries(paths):
+    """The files outside `paths` that Python and the compiled modules of the course's packages
+    under them load (the loader, libc, libstdc++, libgomp...): all a jail shows of the system's
+    folders. Nothing else of /usr is there: no other program, no other Python and its packages."""
+    from .elf import libraries
+    roots = [os.path.realpath(exe) for exe in (sys.executable, getattr(sys, "_base_executable", None)) if exe]
+    places = [os.path.join(p, "lib-dynload") for p in _python_folders(sys.base_prefix)[:2]]
+    places += [os.path.join(folder, name) for folder, names in course_packages(paths).items()
+               for name in names if name != "__pycache__"]
+    for place in places:
+        if os.path.isfile(place):
+            roots.append(place)
+        for folder, _, files in os.walk(place):
+            roots += [os.path.join(folder, f) for f in files if f.endswith(".so") or ".so." in f]
+    found, _ = libraries(roots)
+    return tuple(p for p in found if not any(
+        os.path.realpath(p).startswith(q.rstrip("/") + "/") for q in paths))
 
 
 # where packages are installed under a prefix (a virtual environment, Python's own, /usr, the
@@ -171,9 +214,9 @@ class Sandbox:
                "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
                "--file-mb", str(limits.file_mb)]
         cmd += [f"--ro={p}" for p in paths]
+        cmd += [f"--ro={p}" for p in system_libraries(tuple(paths))]
         cmd += [f"--hide={p}" for p in installed_copies([*paths, *shown_host_paths()])]
-        # the system's Python folders too (/usr/lib/python3/dist-packages): shown with /usr, and
-        # importable by a Python of the same version (a review found them whole in the jail)
+        # the system's Python folders too, where Python is the system's (/usr/lib/python3/dist-packages)
         selected = course_packages(tuple([*paths, *shown_host_paths()]))
         cmd += [f"--select={folder}={','.join(names)}" for folder, names in selected.items()]
         # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo

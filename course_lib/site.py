@@ -146,7 +146,10 @@ def executed_solutions(root, names, cache, log=print, jobs=2):
             shutil.copytree(root / "solutions" / name, folder)
             nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
             started = time.monotonic()
-            NotebookClient(nb, timeout=300, kernel_name="python3",
+            # killed once the last cell is done: a graceful shutdown races ipykernel 6's closing of
+            # its iopub socket and sometimes logs an "Uncaught exception in ZMQStream callback"
+            # (ipython/ipykernel#1518), which the build would pass on as its own error
+            NotebookClient(nb, timeout=300, kernel_name="python3", shutdown_kernel="immediate",
                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP notice
                            resources={"metadata": {"path": str(folder)}}).execute(env=env)
             errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]

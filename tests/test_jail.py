@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import runtime_paths
+from autograder.sandbox import runtime_paths, system_libraries
+
+
+def shown():
+    """--ro arguments for Python: its installation and the system libraries it loads."""
+    paths = runtime_paths()
+    return [f"--ro={p}" for p in [*paths, *system_libraries(tuple(paths))]]
 
 PROBE = textwrap.dedent('''
     import os, socket, sys
@@ -68,8 +74,7 @@ def jail(tmp_path, *args, command):
     stage = tmp_path / f"stage-{len(list(tmp_path.iterdir()))}"
     stage.mkdir()
     uid = ["--uid", "61999"] if os.geteuid() == 0 else []
-    cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid,
-           *(f"--ro={p}" for p in runtime_paths()), *args, "--", *command]
+    cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid, *shown(), *args, "--", *command]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
@@ -123,8 +128,7 @@ def test_the_jail_dies_with_the_process_that_started_it(tmp_path):
     stage = tmp_path / "stage"
     stage.mkdir()
     uid = ["--uid", "61998"] if os.geteuid() == 0 else []
-    jail_cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid,
-                *(f"--ro={p}" for p in runtime_paths()), "--", sys.executable, "-c",
+    jail_cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid, *shown(), "--", sys.executable, "-c",
                 "import time; print('in', flush=True); time.sleep(300)"]
     starter = ("import subprocess, sys, os\n"
                f"p = subprocess.Popen({jail_cmd!r}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)\n"
@@ -143,12 +147,12 @@ def test_the_jail_dies_with_the_process_that_started_it(tmp_path):
 
 
 SYSCALLS = textwrap.dedent('''
-    import ctypes, mmap, os
+    import ctypes, mmap, os, sys
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     def result(value):
         return "ok" if value >= 0 else os.strerror(ctypes.get_errno())
-    fd = os.open("/usr/bin/env", os.O_RDONLY)
+    fd = os.open(sys.executable, os.O_RDONLY)
     page = mmap.mmap(fd, 4096, prot=mmap.PROT_READ)
     address = ctypes.addressof(ctypes.c_char.from_buffer_copy(b"x"))  # any address will do for mincore's refusal
     vec = ctypes.create_string_buffer(1)
@@ -197,8 +201,12 @@ def test_without_root_the_jail_uses_a_user_namespace():
         (folder / "stage").mkdir()
         (folder / "stage").chmod(0o777)
         code = "import os; print(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+        from autograder.elf import libraries
+        stdlib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        given = [f"--ro={p}" for p in [python, stdlib, *libraries([os.path.realpath(python)])[0]]]
         out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python,
-                              str(folder / "jail.py"), "--stage", str(folder / "stage"), "--", python, "-c", code],
+                              str(folder / "jail.py"), "--stage", str(folder / "stage"), *given, "--", python, "-c", code],
                              capture_output=True, text=True, timeout=60)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -325,3 +333,77 @@ def test_only_the_courses_dependencies_can_be_imported_in_the_jail(tmp_path):
     assert all(found[n] == "True" for n in ("numpy", "numba", "IPython", "ipykernel", "matplotlib", "scipy",
                                              "sklearn", "ipywidgets")), found
     assert all(found[n] == "False" for n in ("pytest", "hypothesis", "torch", "sympy", "xdist")), found
+
+
+def test_of_the_system_the_jail_shows_only_the_libraries_python_loads(tmp_path):
+    """A student-style attack found Python trees under /usr when it was shown whole (the Cloud
+    SDK's vendored packages and its own Python, /usr/share/python-wheels): nothing of the system
+    is shown now but the loader and the libraries Python and the course's compiled modules need."""
+    code = ("import os, sys\n"
+            "for top in ('/usr', '/lib', '/lib64', '/bin', '/sbin', '/opt'):\n"
+            "    for folder, dirs, files in os.walk(top):\n"
+            "        for name in files:\n"
+            "            print(os.path.join(folder, name))\n"
+            "import numpy, scipy.linalg, numba, sklearn, matplotlib.pyplot, ipykernel, zmq\n"
+            "print('imported')\n")
+    out = jail(tmp_path, command=[sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "imported"
+    paths = runtime_paths()
+    libraries = {os.path.realpath(p) for p in system_libraries(tuple(paths))}
+    outside = [p for p in lines[:-1] if not any(p.startswith(q.rstrip("/") + "/") for q in paths)]
+    assert outside and all(os.path.realpath(p) in libraries for p in outside), \
+        sorted(set(outside) - libraries)[:20]
+    for absent in ("/usr/bin/env", "/usr/share/python-wheels", "/usr/lib/python3/dist-packages", "/bin/sh"):
+        assert not any(p == absent or p.startswith(absent + "/") for p in lines), absent
+
+
+@pytest.mark.skipif(shutil.which("ldd") is None, reason="ldd is the independent account of what loads")
+def test_the_libraries_found_from_the_headers_are_those_the_loader_loads():
+    """autograder.elf against the loader itself (ldd): the same files, for the interpreter and for
+    compiled modules with bundled libraries (RUNPATH $ORIGIN) and with system ones."""
+    import glob
+    import importlib.util
+
+    from autograder.elf import libraries
+    roots = [os.path.realpath(sys.executable)]
+    for module in ("numpy.core._multiarray_umath", "numpy._core._multiarray_umath", "_ssl", "_sqlite3",
+                   "zmq.backend.cython._zmq", "llvmlite.binding"):
+        try:
+            spec = importlib.util.find_spec(module)
+        except ImportError:
+            continue
+        if spec and spec.origin and spec.origin.endswith(".so"):
+            roots.append(spec.origin)
+        elif spec and spec.submodule_search_locations:
+            roots += glob.glob(os.path.join(spec.submodule_search_locations[0], "*.so"))
+    assert len(roots) >= 4, roots
+    for root in roots:
+        listed = subprocess.run(["ldd", root], capture_output=True, text=True, check=True).stdout
+        expected = set()
+        for line in listed.splitlines():
+            path = line.split("=>")[-1].split("(")[0].strip()
+            if path.startswith("/"):
+                expected.add(os.path.realpath(path))
+        found, missing = libraries([root])
+        assert {os.path.realpath(p) for p in found} == expected, (root, missing)
+
+
+def test_a_system_python_is_shown_by_its_own_folders_not_by_its_prefix(monkeypatch):
+    """Python installed in /usr: the jail shows its interpreter, standard library and package
+    folders, not /usr (which holds every other program and vendored Python tree)."""
+    import site
+
+    import autograder.sandbox as sandbox
+    for name in ("prefix", "base_prefix", "exec_prefix", "base_exec_prefix"):
+        monkeypatch.setattr(sys, name, "/usr")
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.setattr(sys, "_base_executable", "/usr/bin/python3", raising=False)
+    monkeypatch.setattr(site, "getsitepackages", lambda: ["/usr/lib/python3/dist-packages"])
+    paths = sandbox.runtime_paths()
+    assert "/usr" not in paths and "/usr/bin/python3" in paths, paths
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for path in paths:
+        assert path == "/usr/bin/python3" or path.startswith(
+            (f"/usr/lib/{version}", "/usr/lib/python3/", f"/usr/local/lib/{version}/")), path
