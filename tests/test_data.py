@@ -77,6 +77,16 @@ def test_sample_photos():
     assert photos[0].std() > 10  # real pictures, not blank
 
 
+def test_the_shipped_photos_are_scikit_learns_pixel_for_pixel():
+    """Shipped so that no jail needs scikit-learn; the same pictures as load_sample_images."""
+    from sklearn.datasets import load_sample_images
+    images = load_sample_images().images
+    size = 213  # the largest size with the whole 427-pixel square, averaged over 2x2 blocks
+    expected = np.stack([im[:426, 106:532].astype(np.float64).reshape(213, 2, 213, 2, 3).mean(axis=(1, 3))
+                         .transpose(2, 0, 1) for im in images])
+    np.testing.assert_array_equal(load_sample_photos(size=size), expected)
+
+
 # ---------------------------------------------------------------- CIFAR-10 in its real format
 PER_BATCH = 6
 

@@ -306,55 +306,105 @@ def test_only_the_courses_dependencies_can_be_imported_in_the_jail(tmp_path):
     """A student-style attack imported PyTorch (installed for the benchmarks) in the jail and had
     its autograd compute every backward pass. The jail shows course-lib's dependencies and theirs,
     and nothing else installed beside them."""
-    from autograder.sandbox import course_dependencies, course_packages
-    needed = course_dependencies()
+    from autograder.sandbox import course_packages, jail_distributions
+    needed = jail_distributions()
     assert {"numpy", "numba", "ipykernel", "ipython", "matplotlib", "scipy", "ipywidgets"} <= needed
-    assert not {"pytest", "torch", "sympy", "hypothesis", "dask"} & needed
+    # scikit-learn's MLP computes a network's backward pass (a student-style attack used it)
+    assert not {"pytest", "torch", "sympy", "hypothesis", "dask", "scikit-learn", "nbgrader", "jupyterlab"} & needed
     from autograder.sandbox import shown_host_paths
     selected = course_packages(tuple([*runtime_paths(), *shown_host_paths()]))
-    code = ("import importlib.util as u\n"
+    code = ("import importlib.util as u, os, site, sys\n"
             "for name in ('numpy', 'numba', 'IPython', 'ipykernel', 'matplotlib', 'scipy', 'sklearn', 'ipywidgets',"
-            " 'pytest', 'hypothesis', 'torch', 'sympy', 'xdist'):\n"
+            " 'pytest', 'hypothesis', 'torch', 'sympy', 'xdist', 'nbgrader'):\n"
             "    print(name, u.find_spec(name) is not None)\n"
-            "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets, glob, os\n"
-            "for folder in glob.glob('/usr/lib/python3*/*-packages') + glob.glob('/usr/local/lib/python3*/*-packages'):\n"
-            "    print('listed', folder, ','.join(sorted(os.listdir(folder))) or '-')\n")
+            "import numpy, IPython, ipykernel, matplotlib.pyplot, ipywidgets\n"
+            "for folder in site.getsitepackages():\n"
+            "    cache = os.path.join(folder, '__pycache__')\n"
+            "    print('listed', folder, ','.join(sorted(os.listdir(folder)) + sorted(\n"
+            "          '__pycache__/' + f for f in (os.listdir(cache) if os.path.isdir(cache) else []))) or '-')\n")
     not_shown = tmp_path / "not-shown" / "site-packages"  # a selection outside the jail changes nothing
     not_shown.mkdir(parents=True)
     out = jail(tmp_path, *(f"--select={folder}={','.join(names)}" for folder, names in selected.items()),
                f"--select={not_shown}=x", command=[sys.executable, "-c", code])
     assert out.returncode == 0 and out.stderr == "", out.stderr
     found = dict(line.split() for line in out.stdout.splitlines() if not line.startswith("listed "))
-    for line in out.stdout.splitlines():  # the system's Python folders: the selection, nothing else
-        if line.startswith("listed "):
-            _, folder, names = line.split(" ", 2)
-            shown_here = set() if names == "-" else set(names.split(","))
-            assert shown_here <= set(selected.get(os.path.realpath(folder), ())), (folder, shown_here)
+    listed = [line.split(" ", 2) for line in out.stdout.splitlines() if line.startswith("listed ")]
+    assert listed
+    for _, folder, names in listed:  # the selection and nothing else, compiled files included
+        shown_here = set() if names == "-" else set(names.split(","))
+        assert shown_here <= set(selected.get(os.path.realpath(folder), ())) | {"__pycache__"}, (folder, shown_here)
+    # a compiled module whose source is gone is loaded by hand (SourcelessFileLoader): only those
+    # of the distributions shown are there (an attack loaded pytest's and the editable finder's)
+    assert not any(n.startswith("__pycache__/") and n.split("/")[1].split(".")[0] in ("py", "isympy")
+                   or "__editable__" in n for _, _, names in listed for n in names.split(","))
     assert all(found[n] == "True" for n in ("numpy", "numba", "IPython", "ipykernel", "matplotlib", "scipy",
-                                             "sklearn", "ipywidgets")), found
-    assert all(found[n] == "False" for n in ("pytest", "hypothesis", "torch", "sympy", "xdist")), found
+                                             "ipywidgets")), found
+    # scikit-learn too: its MLP computes a network's backward pass
+    assert all(found[n] == "False" for n in ("pytest", "hypothesis", "torch", "sympy", "xdist", "sklearn",
+                                              "nbgrader")), found
 
 
-def test_of_the_system_the_jail_shows_only_the_libraries_python_loads(tmp_path):
-    """A student-style attack found Python trees under /usr when it was shown whole (the Cloud
-    SDK's vendored packages and its own Python, /usr/share/python-wheels): nothing of the system
-    is shown now but the loader and the libraries Python and the course's compiled modules need."""
+def test_the_jail_shows_every_package_that_course_lib_imports_where_a_jail_runs_it():
+    """JAIL_DISTRIBUTIONS is written by hand: it must name what course_lib's modules import (all
+    but the learner's and instructor's own commands, which never run in a jail)."""
+    import ast
+    import importlib.metadata as metadata
+
+    from packaging.utils import canonicalize_name
+
+    from autograder.sandbox import jail_distributions
+    library = Path(__file__).resolve().parents[1] / "course_lib"
+    host_only = {"site.py", "selfcheck/command.py", "__main__.py"}  # the `course-lib` command's
+    owners = metadata.packages_distributions()
+    missing = set()
+    for path in library.rglob("*.py"):
+        if path.relative_to(library).as_posix() in host_only:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                       [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("course_lib", "autograder"):
+                    continue
+                if not {canonicalize_name(d) for d in owners.get(top, [top])} & jail_distributions():
+                    missing.add(f"{top} ({path.relative_to(library)})")
+    assert not missing, f"imported by course_lib, not shown in a jail: {sorted(missing)}"
+
+
+def test_the_jail_shows_python_and_the_libraries_it_loads_and_nothing_else(tmp_path):
+    """Student-style attacks found Python trees under /usr when it was shown whole (the Cloud
+    SDK's vendored packages and its own Python, /usr/share/python-wheels), then every program of
+    the Python prefix's bin/ (ruff, py-spy, ...): every file in the jail is now Python's (its
+    standard library and package folders), a library it loads, or one of the public files of /etc."""
+    from autograder.jail import ETC
     code = ("import os, sys\n"
-            "for top in ('/usr', '/lib', '/lib64', '/bin', '/sbin', '/opt'):\n"
-            "    for folder, dirs, files in os.walk(top):\n"
-            "        for name in files:\n"
-            "            print(os.path.join(folder, name))\n"
-            "import numpy, scipy.linalg, numba, sklearn, matplotlib.pyplot, ipykernel, zmq\n"
+            "for folder, dirs, files in os.walk('/'):\n"
+            "    dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ('/proc', '/dev', '/sys')]\n"
+            "    for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:\n"
+            "        print(os.path.join(folder, name))\n"
+            "import numpy, scipy.linalg, numba, matplotlib.pyplot, ipykernel, zmq\n"
             "print('imported')\n")
     out = jail(tmp_path, command=[sys.executable, "-c", code])
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "imported"
     paths = runtime_paths()
-    libraries = {os.path.realpath(p) for p in system_libraries(tuple(paths))}
-    outside = [p for p in lines[:-1] if not any(p.startswith(q.rstrip("/") + "/") for q in paths)]
-    assert outside and all(os.path.realpath(p) in libraries for p in outside), \
-        sorted(set(outside) - libraries)[:20]
+    libraries = set(system_libraries(tuple(paths)))
+    public = {"/etc/passwd", "/etc/group"} | {f"/etc/{name}" for name in ETC}
+
+    real = {os.path.realpath(p) for p in [*libraries, *paths]}
+
+    def allowed(path):
+        inside = any(path == p or path.startswith(p.rstrip("/") + "/") for p in [*paths, *public])
+        return inside or os.path.realpath(path) in real
+    # a link made on the way to a library (/lib -> usr/lib) gives nothing of its own
+    stray = [p for p in lines[:-1] if not allowed(p) and not os.path.islink(p)]
+    assert not stray, stray[:20]
+    assert any(p.startswith("/usr/lib/") or p.startswith("/lib/") for p in lines)  # libc, at least
+    tools = os.path.join(sys.base_prefix, "bin")
+    assert not any(p.startswith(tools + "/") and os.path.realpath(p) != os.path.realpath(sys.executable)
+                   for p in lines), "a program of the Python prefix's bin/ is in the jail"
     for absent in ("/usr/bin/env", "/usr/share/python-wheels", "/usr/lib/python3/dist-packages", "/bin/sh"):
         assert not any(p == absent or p.startswith(absent + "/") for p in lines), absent
 

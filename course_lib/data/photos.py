@@ -1,15 +1,22 @@
-"""Two colour photos that ship with scikit-learn (a Chinese temple and a flower), for demos of
-what a convolution filter does to a real image."""
+"""Two colour photos from scikit-learn's sample images (a Chinese temple and a flower, CC BY 2.0:
+photos/README.txt), shipped in this package, for demos of what a convolution filter does to a
+real image."""
+from importlib import resources
+
 import numpy as np
+
+PHOTOS = ("china.jpg", "flower.jpg")
 
 
 def load_sample_photos(size=200, dtype=np.float64):
     """Both photos as (2, 3, size, size), values 0..255: a centred square crop, downsampled by
     averaging whole blocks of pixels, then cut to size."""
-    from sklearn.datasets import load_sample_images  # here: scikit-learn takes ~0.9 s to import
+    from PIL import Image  # here: only the demo needs it
 
     photos = []
-    for image in load_sample_images().images:
+    for name in PHOTOS:
+        with resources.files(__package__).joinpath("photos", name).open("rb") as f:
+            image = np.asarray(Image.open(f).convert("RGB"))
         h, w, _ = image.shape
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
