@@ -19,6 +19,7 @@ import math
 import os
 import secrets
 import shutil
+import sys
 import subprocess
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -280,9 +281,26 @@ def _graded(jobs, workers, grade=grade_submission):
                         if isinstance(outcome, Exception) else outcome)
 
 
+# Workers are forked from a server process that imported the worker's modules once (nbformat's
+# validator alone takes a second: spawning paid it again for every worker of every run). The
+# server starts with the first run; each worker then takes this process's environment, folder and
+# import path as they are at its own run, as a spawned worker would.
+_WORKERS = get_context("forkserver")
+_WORKERS.set_forkserver_preload(["autograder.worker"])
+
+
+def _as_the_grader_is(environ, cwd, path):
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    sys.path[:] = path
+    tempfile.tempdir = None  # TMPDIR read again
+
+
 def _in_pool(jobs, workers, grade):
     """(job, grade_submission's answer or the exception that stopped it), as they finish."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_WORKERS, initializer=_as_the_grader_is,
+                             initargs=(dict(os.environ), os.getcwd(), list(sys.path))) as pool:
         futures = {pool.submit(grade, job): job for job in jobs}
         for future in as_completed(futures):
             try:
