@@ -3,6 +3,7 @@ read-only (with any installed copy of course_lib or the grader shown empty), a c
 (the full one for the notebook, a grading edition for a decisive test) at LIB, the grader's harness
 at GRADER, the limits, the uid and cgroup of the submission, and a clean environment.
 """
+import csv
 import functools
 import glob
 import importlib.util
@@ -151,17 +152,20 @@ def course_packages(paths):
     folders |= {os.path.realpath(p) for p in site.getsitepackages() if any(
         os.path.realpath(p).startswith(q.rstrip("/") + "/") for q in paths)}
     for folder in sorted(f for f in folders if os.path.isdir(f)):
-        owners = {}
+        owned = set()  # entries (and __pycache__/files) that a needed distribution recorded
         for dist in metadata.distributions(path=[folder]):
-            name = canonicalize_name(dist.metadata["Name"] or "")
-            for file in dist.files or []:
-                key = "/".join(file.parts[:2]) if file.parts[0] == "__pycache__" else file.parts[0]
-                owners.setdefault(key, set()).add(name)
+            if canonicalize_name(dist.metadata["Name"] or "") not in needed:
+                continue
+            record = dist.read_text("RECORD")  # read as text: PackagePath objects cost a second
+            files = ([row[0] for row in csv.reader(record.splitlines()) if row] if record is not None
+                     else [str(f) for f in dist.files or []])
+            for file in files:
+                parts = file.split("/")
+                owned.add("/".join(parts[:2]) if parts[0] == "__pycache__" else parts[0])
         cache = os.path.join(folder, "__pycache__")
         entries = [e for e in os.listdir(folder) if e != "__pycache__"]
         entries += [f"__pycache__/{f}" for f in (os.listdir(cache) if os.path.isdir(cache) else [])]
-        selected[folder] = tuple(entry for entry in sorted(entries)
-                                 if "," not in entry and owners.get(entry, set()) & needed)
+        selected[folder] = tuple(entry for entry in sorted(entries) if "," not in entry and entry in owned)
     return selected
 
 
@@ -214,8 +218,9 @@ class Sandbox:
         cmd += [f"--ro={p}" for p in paths]
         cmd += [f"--ro={p}" for p in system_libraries(tuple(paths))]
         cmd += [f"--hide={p}" for p in installed_copies([*paths, *shown_host_paths()])]
-        # the system's Python folders too, where Python is the system's (/usr/lib/python3/dist-packages)
-        selected = course_packages(tuple([*paths, *shown_host_paths()]))
+        # the package folders show what a jail imports; the same key as system_libraries' (cached):
+        # the files of /etc that a jail shows hold no package folder
+        selected = course_packages(tuple(paths))
         cmd += [f"--select={folder}={','.join(names)}" for folder, names in selected.items()]
         # copied, not bound: a bind shows its host path in the jail's /proc/self/mountinfo
         cmd += [f"--copy={library}={LIB}/course_lib"]
