@@ -76,8 +76,10 @@ class InstructorNotebookError(RuntimeError):
 
 
 # what check_instructor's stamp also depends on: how the caches are seeded (a course warmed by an
-# older grader, whose editions' caches held the withheld kernels, is warmed again)
-CACHE_LAYOUT = "2: an edition's cache holds no entry of a file it changes\n"
+# older grader, whose editions' caches held the withheld kernels, or whose notebook cache came from
+# the checkout's and named its path, is warmed again)
+CACHE_LAYOUT = ("3: an edition's cache holds no entry of a file it changes; "
+                "the notebook's holds only entries compiled in its jail\n")
 
 
 def check_instructor(course, job):
@@ -134,15 +136,18 @@ def _notebook_library(job):
     return Path(job.course) / "editions" / job.assignment / NOTEBOOK / "course_lib"
 
 
-def _seed_cache(cache, library, notebook=None):
-    """Start a jail's Numba cache from entries compiled already, instead of compiling the
+def _seed_cache(cache, library, notebook):
+    """Start an edition's Numba cache from entries compiled already, instead of compiling the
     library's kernels again in the jail (minutes for a convolution network, inside the cell time
     limit). Numba keys a cache folder on the source file's path and names each entry after the
     file, so entries are copied file by file, to where the jail's copy of that file looks.
 
-    The notebook's cache (notebook: None) starts from the host library's own cache. An edition's
-    (notebook: (the notebook's library, its cache)) starts from the notebook's entries of the files
-    it shares with the notebook's library, byte for byte, and from nothing of a file it changes:
+    Only entries compiled in a jail: the notebook's cache is filled by the instructor's run, in
+    its jail, from nothing. The host library's own cache was compiled from the checkout, and its
+    entries name the checkout's path (LLVM's comments; a student-style attack read it in the
+    jail). An edition's (notebook: (the notebook's library, its cache)) starts from the notebook's
+    entries of the files it shares with the notebook's library, byte for byte, and from nothing of
+    a file it changes:
     the entries of the full file hold the compiled kernels that the edition withholds, and Numba's
     refusing them (their source hash differs) would not stop a submission from loading them by
     hand. Numba checks each index against a hash of its source file, so a copied entry can only
@@ -151,15 +156,11 @@ def _seed_cache(cache, library, notebook=None):
     library = Path(library)
     for source in sorted(library.rglob("*.py")):
         relative = source.relative_to(library)
-        if notebook is None:
-            host = edition.LIBRARY / relative
-            entries = host.parent / "__pycache__"
-        else:
-            twin = notebook[0] / relative
-            if not twin.is_file() or twin.read_bytes() != source.read_bytes():
-                continue  # a file the edition changes: none of its compiled code
-            entries = notebook[1] / UserProvidedCacheLocator.get_suitable_cache_subpath(
-                f"{LIB}/course_lib/{relative}")
+        twin = notebook[0] / relative
+        if not twin.is_file() or twin.read_bytes() != source.read_bytes():
+            continue  # a file the edition changes: none of its compiled code
+        entries = notebook[1] / UserProvidedCacheLocator.get_suitable_cache_subpath(
+            f"{LIB}/course_lib/{relative}")
         target = cache / UserProvidedCacheLocator.get_suitable_cache_subpath(f"{LIB}/course_lib/{relative}")
         for entry in [*entries.glob(f"{source.stem}.*.nbi"), *entries.glob(f"{source.stem}.*.nbc")]:
             target.mkdir(parents=True, exist_ok=True)
@@ -169,8 +170,8 @@ def _seed_cache(cache, library, notebook=None):
 def _jail_library(job, sandbox, gid=None, harness=False):
     lib, cache = library_folders(job, gid)
     if job.warm_up:  # the instructor's run fills the cache in place
-        if not cache.exists():
-            _seed_cache(cache, lib, None if gid is None else (_notebook_library(job), _notebook_cache(job)))
+        if not cache.exists() and gid is not None:
+            _seed_cache(cache, lib, (_notebook_library(job), _notebook_cache(job)))
         cache.mkdir(parents=True, exist_ok=True)
         if sandbox.uid is not None:
             _give_to(cache, sandbox.uid)

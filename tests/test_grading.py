@@ -39,20 +39,36 @@ def test_solutions_score_full_marks_on_every_autograded_cell(svm):
     assert record["max_score"] == 12  # plus two written answers, graded by hand
 
 
-def test_each_grading_edition_starts_from_the_notebooks_numba_cache_less_what_it_withholds(svm):
-    """The instructor's run compiles the library once, for the notebook; each test's edition then
-    starts from those entries of the files it does not change, instead of compiling them all
+def test_no_cache_a_jail_gets_names_a_path_of_the_host(svm):
+    """Every Numba cache is copied into jails; one seeded from the checkout's own cache named the
+    repository's path in LLVM's comments (a student-style attack read it in the jail). The caches
+    hold only entries compiled in jails, at the jail's paths."""
+    from notebook_tools import ROOT
+    cache = svm[0] / "course" / "numba-cache" / "02_svm"
+    files = [p for p in cache.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".nbc" for p in files)
+    host = [str(ROOT).encode(), str(svm[0]).encode(), str(Path(__file__).resolve().parents[1]).encode()]
+    leaking = [str(p) for p in files if any(h in p.read_bytes() for h in host)]
+    assert not leaking, leaking[:5]
+    assert any(b"/opt/course/lib/course_lib" in p.read_bytes() for p in files if p.suffix == ".nbc")
+
+
+def test_each_grading_edition_starts_from_the_notebooks_numba_cache_less_what_it_withholds(tmp_path, warm_course):
+    """The instructor's run compiles the library once, in the notebook's jail; each test's edition
+    then starts from those entries of the files it does not change, instead of compiling them all
     again. Of a file it changes, it holds nothing compiled from the full file: a submission could
-    load a withheld kernel from there by hand (a student-style attack did, for _svm_rows)."""
+    load a withheld kernel from there by hand (a student-style attack did, for 02's _svm_rows and
+    06's pool)."""
     from autograder.cases import CASES
     from autograder.edition import with_helpers
-    cache = svm[0] / "course" / "numba-cache" / "02_svm"
+    cache = warm_course("06_convnets", tmp_path / "course") / "numba-cache" / "06_convnets"
     notebook = {p.name for p in (cache / "notebook").rglob("*.nbi")}
-    assert any(n.split(".")[1].startswith("_svm_rows-") for n in notebook)  # the kernel at stake was compiled
+    compiled = {n.split(".")[1].split("-")[0] for n in notebook}
+    assert {"_max_pool", "_conv_images_stride1"} <= compiled, compiled  # kernels at stake were compiled
     editions = [folder for folder in cache.iterdir() if folder.is_dir() and folder.name != "notebook"]
-    assert notebook and len(editions) == 3
+    assert len(editions) == len(CASES["06_convnets"])
     for folder in editions:
-        withheld = with_helpers(CASES["02_svm"][folder.name].withhold)
+        withheld = with_helpers(CASES["06_convnets"][folder.name].withhold)
         changed = {Path(e.split(":")[0]).stem for e in withheld} | {"cuda_kernels"}
         held = {p.name for p in folder.rglob("*.nb[ic]")}
         assert {n for n in notebook if n.split(".")[0] not in changed} <= held, folder.name
