@@ -272,6 +272,7 @@ def _child(args, command, drop, owner):
         if not _dies_with_parent():  # again after the drop below, which clears it
             os._exit(JAIL_FAILED)
         os.setpgid(0, 0)  # signals to the jail's group reach the jail alone, which passes them on
+        os.umask(0o022)  # the folders made for the new root: never writable by others, whatever the grader's umask
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # our mounts stay ours
         _build_root(args, owner)
         _loopback_up()

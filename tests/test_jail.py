@@ -457,3 +457,20 @@ def test_a_system_python_is_shown_by_its_own_folders_not_by_its_prefix(monkeypat
     for path in paths:
         assert path == "/usr/bin/python3" or path.startswith(
             (f"/usr/lib/{version}", "/usr/lib/python3/", f"/usr/local/lib/{version}/")), path
+
+
+def test_the_new_roots_folders_are_never_writable_by_others_whatever_the_graders_umask(tmp_path):
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    library = tmp_path / "lib"
+    library.mkdir()
+    code = ("import os, stat\n"
+            "for folder in ('/etc', '/etc/ssl', '/opt', '/opt/course', '/usr', '/usr/lib'):\n"
+            "    print(folder, oct(stat.S_IMODE(os.stat(folder).st_mode)))\n")
+    uid = ["--uid", "61997"] if os.geteuid() == 0 else []
+    cmd = [sys.executable, "-m", "autograder.jail", "--stage", str(stage), *uid, *shown(),
+           f"--copy={library}=/opt/course/lib", "--", sys.executable, "-c", code]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.umask(0))
+    assert out.returncode == 0, out.stderr
+    modes = dict(line.split() for line in out.stdout.splitlines())
+    assert len(modes) == 6 and not [f for f, m in modes.items() if int(m, 8) & 0o022], modes
