@@ -20,14 +20,19 @@ import sys
 import time
 import traceback
 
-import nbformat
-import zmq
-import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+# This runner starts once per submission. jsonschema (under nbformat) imports rfc3987_syntax where
+# it is installed (JupyterLab brings it), which builds a grammar for a second at import, for two
+# format checkers ("iri") that nbformat's validation never uses: left out, a second per submission.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
+import zmq  # noqa: E402
+import zmq.asyncio  # noqa: E402
+from jupyter_client.asynchronous import AsyncKernelClient  # noqa: E402
+from jupyter_client.kernelspec import KernelSpec  # noqa: E402
+from jupyter_client.manager import AsyncKernelManager  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
 MAX_CELL_OUTPUT = 200_000  # characters kept per cell; the rest is replaced by a note
 MAX_OUTPUT = 10_000_000  # characters kept in the whole notebook
