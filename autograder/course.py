@@ -81,6 +81,12 @@ def tree_hash(path, ignore=()):
     return digest.hexdigest()
 
 
+def copy_source(solution_folder, course):
+    """The assignment's files nbgrader releases, into course/source/<name>."""
+    shutil.copytree(solution_folder, Path(course) / "source" / Path(solution_folder).name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", *NOT_RELEASED))
+
+
 def prepare(course, solution_folder):
     """Make `course` an nbgrader course directory holding this assignment's source, and register
     the assignment (its grade cells, checksums and hidden tests) in the gradebook. Regenerates only
@@ -97,8 +103,7 @@ def prepare(course, solution_folder):
         return course
     if source.exists():
         shutil.rmtree(source)
-    shutil.copytree(solution_folder, source, ignore=shutil.ignore_patterns(".ipynb_checkpoints",
-                                                                           "__pycache__", *NOT_RELEASED))
+    copy_source(solution_folder, course)
     run_nbgrader(course, "generate_assignment", name, "--force")
     stamp.write_text(wanted)
     return course

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from . import guide_release
-from .course import NOT_RELEASED, notebooks, run_nbgrader, write_config
+from .course import copy_source, notebooks, run_nbgrader, write_config
 from .integrity import answer_groups, is_answer, is_test, nbgrader_meta, source
 from .submission import hidden_code
 
@@ -34,15 +34,9 @@ def assignment_folders(solutions):
     return sorted(p for p in Path(solutions).iterdir() if p.is_dir() and notebooks(p))
 
 
-def generate(solution_folder, out_folder):
-    """Release one assignment into out_folder (replaced whole)."""
-    return generate_all([solution_folder], Path(out_folder).parent, {Path(solution_folder).name: out_folder})[0]
-
-
-def generate_all(solution_folders, out_root, targets=None):
-    """Release the assignments, each into out_root/<name> (or targets[name]), replaced whole:
-    one nbgrader run for all of them (nbgrader's start is most of an assignment's 5 s). Returns
-    the output folders."""
+def generate(solution_folders, out_root):
+    """Release the assignments, each into out_root/<name> (replaced whole): one nbgrader run for
+    all of them (nbgrader's start is most of an assignment's 5 s). Returns the output folders."""
     for folder in solution_folders:
         check_no_outputs(folder)
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
@@ -50,8 +44,7 @@ def generate_all(solution_folders, out_root, targets=None):
         course.mkdir()
         write_config(course)
         for folder in solution_folders:
-            shutil.copytree(folder, course / "source" / Path(folder).name,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", *NOT_RELEASED))
+            copy_source(folder, course)
         # a glob over source/: every assignment copied there, and nothing else
         run_nbgrader(course, "generate_assignment", "*", "--force")
         outs = []
@@ -59,7 +52,7 @@ def generate_all(solution_folders, out_root, targets=None):
             name = Path(folder).name
             staging = Path(tmp) / "staging" / name
             shutil.copytree(course / "release" / name, staging)
-            out_folder = Path((targets or {}).get(name) or Path(out_root) / name)
+            out_folder = Path(out_root) / name
             if out_folder.exists():
                 shutil.rmtree(out_folder)
             out_folder.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +150,7 @@ def release_all(solutions="solutions", assignments="assignments", guide_data=Non
     guide_release.build_all(folders)
     names = []
     selfcheck = Path(selfcheck) if selfcheck else selfcheck_folder(solutions)
-    generate_all(folders, assignments)
+    generate(folders, assignments)
     for folder in folders:
         write_selfcheck(folder, Path(assignments) / folder.name, selfcheck)
         names.append(folder.name)
@@ -176,7 +169,7 @@ def differences(solutions="solutions", assignments="assignments", guide_data=Non
     selfcheck = Path(selfcheck) if selfcheck else selfcheck_folder(solutions)
     with tempfile.TemporaryDirectory(prefix="sync-") as tmp:
         folders = assignment_folders(solutions)
-        for folder, fresh in zip(folders, generate_all(folders, tmp)):
+        for folder, fresh in zip(folders, generate(folders, tmp)):
             data = write_selfcheck(folder, fresh, Path(tmp) / "selfcheck")
             committed = Path(assignments) / folder.name
             if not (selfcheck / data.name).exists():

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import site
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +25,20 @@ NUMBA_CACHE = f"{HOME}/.numba-cache"
 HARNESS_FILES = ("harness.py", "handoff.py")
 
 
+def _inside(path, folders):
+    """Whether path is strictly below one of the folders."""
+    return any(path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
 def _minimal(paths):
     """The paths, without those inside another one."""
     paths = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
-    return [p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths)]
+    return [p for p in paths if not _inside(p, paths)]
 
 
 def _python_folders(prefix):
     """What a Python installed in `prefix` needs of it: its standard library (compiled modules
     included) and its package folders (selected later, by course_packages)."""
-    import sysconfig
     names = {"base": prefix, "platbase": prefix, "installed_base": prefix, "installed_platbase": prefix}
     found = [sysconfig.get_paths(vars=names)[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     return found + [p for pattern in PACKAGE_FOLDERS for p in glob.glob(os.path.join(prefix, pattern))]
@@ -51,8 +56,7 @@ def runtime_paths():
         paths += [*_python_folders(prefix), os.path.join(prefix, "pyvenv.cfg")]
     paths = _minimal(paths)
     # the interpreters as they are named (/usr/bin/python3, a venv's bin/python), links and all
-    return paths + sorted(exe for exe in executables if not any(
-        os.path.realpath(exe).startswith(p.rstrip("/") + "/") for p in paths))
+    return paths + sorted(exe for exe in executables if not _inside(os.path.realpath(exe), paths))
 
 
 def shown_host_paths():
@@ -69,7 +73,8 @@ def system_libraries(paths):
     folders. Nothing else of /usr is there: no other program, no other Python and its packages."""
     from .elf import libraries
     roots = [os.path.realpath(exe) for exe in (sys.executable, getattr(sys, "_base_executable", None)) if exe]
-    places = [os.path.join(p, "lib-dynload") for p in _python_folders(sys.base_prefix)[:2]]
+    base = {"platbase": sys.base_exec_prefix, "installed_platbase": sys.base_exec_prefix}  # a venv's too
+    places = [os.path.join(sysconfig.get_path("platstdlib", vars=base), "lib-dynload")]
     places += [os.path.join(folder, name) for folder, names in course_packages(paths).items()
                for name in names if name != "__pycache__"]
     for place in places:
@@ -78,8 +83,7 @@ def system_libraries(paths):
         for folder, _, files in os.walk(place):
             roots += [os.path.join(folder, f) for f in files if f.endswith(".so") or ".so." in f]
     found, _ = libraries(roots)
-    return tuple(p for p in found if not any(
-        os.path.realpath(p).startswith(q.rstrip("/") + "/") for q in paths))
+    return tuple(p for p in found if not _inside(os.path.realpath(p), paths))
 
 
 # where packages are installed under a prefix (a virtual environment, Python's own, /usr, the
@@ -149,8 +153,7 @@ def course_packages(paths):
     needed, selected = jail_distributions(), {}
     folders = {os.path.realpath(f) for path in paths for pattern in PACKAGE_FOLDERS
                for f in glob.glob(os.path.join(path, pattern))}
-    folders |= {os.path.realpath(p) for p in site.getsitepackages() if any(
-        os.path.realpath(p).startswith(q.rstrip("/") + "/") for q in paths)}
+    folders |= {os.path.realpath(p) for p in site.getsitepackages() if _inside(os.path.realpath(p), paths)}
     for folder in sorted(f for f in folders if os.path.isdir(f)):
         owned = set()  # entries (and __pycache__/files) that a needed distribution recorded
         for dist in metadata.distributions(path=[folder]):
@@ -191,7 +194,7 @@ def installed_copies(paths):
         if held and any(os.path.exists(os.path.join(place, mark)) for mark in PROJECT_MARKS):
             held = [place]  # a checkout: all of it
         held += [f for pattern in INSTALL_RECORDS for f in glob.glob(os.path.join(place, pattern))]
-        found += [f for f in held if any(f.startswith(p.rstrip("/") + "/") for p in paths)]
+        found += [f for f in held if _inside(f, paths)]
     return list(dict.fromkeys(found))
 
 
