@@ -291,8 +291,9 @@ class trained:
 
 
 # ---------------------------------------------------------------- assignment 2.1
-def _affine(rng):
-    n, a, b, m = (_size(rng, 1, 6) for _ in range(4))
+def _affine(rng, size=None):
+    """size: (n, a, b, m), for the large inputs."""
+    n, a, b, m = size or (_size(rng, 1, 6) for _ in range(4))
     return {"x": _normal(rng, n, a, b), "w": _normal(rng, a * b, m), "b": _normal(rng, m),
             "dout": _normal(rng, n, m)}
 
@@ -302,8 +303,8 @@ def _affine_reference(x, w, b, dout):
     return (out, *layers.affine_backward(dout, cache))
 
 
-def _relu(rng):
-    x = _normal(rng, _size(rng, 1, 8), _size(rng, 1, 8))
+def _relu(rng, size=None):
+    x = _normal(rng, *(size or (_size(rng, 1, 8), _size(rng, 1, 8))))
     x.flat[0] = 0.0  # the kink: gradient 0 by convention
     return {"x": x, "dout": _normal(rng, *x.shape)}
 
@@ -313,8 +314,9 @@ def _relu_reference(x, dout):
     return out, layers.relu_backward(dout, cache)
 
 
-def _two_layer(rng):
-    d, h, c, n = (_size(rng, 2, 9) for _ in range(4))
+def _two_layer(rng, size=None):
+    """size: (d, h, c, n), for the large inputs."""
+    d, h, c, n = size or (_size(rng, 2, 9) for _ in range(4))
     return {"W1": _normal(rng, d, h, scale=0.5), "b1": _normal(rng, h), "W2": _normal(rng, h, c, scale=0.5),
             "b2": _normal(rng, c), "X": _normal(rng, n, d), "y": rng.integers(c, size=n),
             "reg": float(rng.uniform(0, 0.5))}
@@ -331,8 +333,8 @@ def _two_layer_reference(W1, b1, W2, b2, X, y, reg):
 FC_PARAM, FC_STATS = re.compile(r"(W|b|gamma|beta)[0-9]+"), ("running_mean", "running_var")
 
 
-def _fc_net(rng, batchnorm):
-    dims = [_size(rng, 3, 10)] + [_size(rng, 3, 9) for _ in range(_size(rng, 1, 3))] + [_size(rng, 2, 5)]
+def _fc_net(rng, batchnorm, dims=None):
+    dims = dims or [_size(rng, 3, 10)] + [_size(rng, 3, 9) for _ in range(_size(rng, 1, 3))] + [_size(rng, 2, 5)]
     params = {}
     for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
         params[f"W{i}"], params[f"b{i}"] = _normal(rng, d_in, d_out, scale=0.5), _normal(rng, d_out, scale=0.1)
@@ -341,18 +343,20 @@ def _fc_net(rng, batchnorm):
     return params, dims
 
 
-def _fc_plain(rng):
-    params, dims = _fc_net(rng, batchnorm=False)
-    n = _size(rng, 3, 8)
+def _fc_plain(rng, dims=None, n=None):
+    """dims (the layers' sizes) and n (examples): for the large inputs."""
+    params, dims = _fc_net(rng, batchnorm=False, dims=dims)
+    n = n or _size(rng, 3, 8)
     return {**params, "X": _normal(rng, n, dims[0]), "y": rng.integers(dims[-1], size=n),
             "reg": float(rng.uniform(0, 0.5))}
 
 
-def _fc_hooks(rng, branch=None):
-    """Batch norm, dropout, or both (keep: the probability of keeping a unit; 1 = no dropout)."""
+def _fc_hooks(rng, branch=None, dims=None, n=None):
+    """Batch norm, dropout, or both (keep: the probability of keeping a unit; 1 = no dropout);
+    dims and n as _fc_plain's."""
     batchnorm, dropout = FC_HOOKS[_size(rng, 0, 2) if branch is None else branch]
-    params, dims = _fc_net(rng, batchnorm)
-    n = _size(rng, 5, 9)
+    params, dims = _fc_net(rng, batchnorm, dims)
+    n = n or _size(rng, 5, 9)
     return {**params, "X": _normal(rng, n, dims[0]), "y": rng.integers(dims[-1], size=n),
             "reg": float(rng.uniform(0, 0.5)), "batchnorm": batchnorm,
             "keep": float(rng.uniform(0.4, 0.9)) if dropout else 1.0, "dropout_seed": int(rng.integers(2 ** 31))}
@@ -953,6 +957,17 @@ def _scaled(make, **size):
 BN_LARGE, LN_LARGE = _scaled(_batchnorm_cache, size=(20_000, 50)), _scaled(_layernorm_cache, size=(50, 20_000))
 SBN_LARGE, GN_LARGE = _scaled(_spatial_bn_cache, shape=(16, 4, 96, 96)), _scaled(_groupnorm_cache, size=(4, 2, 8, 64, 64))
 CONV_LARGE, POOL_LARGE = _scaled(_conv, geometry=0, size=(4, 8, 8, 30)), _scaled(_pool, geometry=0, size=(8, 8, 32))
+# 04's: an affine layer's rows share no output, nor do its weights' columns, so such a colouring
+# needs two forwards per input feature for dx and two per row of w for dw: 262,000 forwards of the
+# large inputs' 65,536 features, about 4 minutes on 2 cores (the plain numerical gradient: 3
+# million). A network's loss is one number, which every parameter changes: two forwards per
+# parameter (about 280,000 of them). ReLU works value by value: two forwards of all values at
+# once give its gradient, so its large inputs stop only the plain numerical gradient (a million
+# forwards).
+AFFINE_LARGE, RELU_LARGE = _scaled(_affine, size=(8, 256, 256, 16)), _scaled(_relu, size=(500, 1000))
+TWO_LAYER_LARGE = _scaled(_two_layer, size=(1024, 256, 10, 64))
+FC_LARGE = _scaled(_fc_plain, dims=[1024, 256, 64, 10], n=64)
+FC_HOOKS_LARGE = _scaled(_fc_hooks, branch=2, dims=[1024, 256, 64, 10], n=64)
 
 # the forward passes the learner writes in 05 and 06: their backward passes' tests block them
 NORM_FORWARDS = ("batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward", "spatial_groupnorm_forward")
@@ -992,17 +1007,19 @@ CASES = {
                                 WITHHOLD["softmax"], make=_large_scores),
     "04_fc_nets": {
         "test-affine": Case(_affine, matches(_affine_reference, ["out", "dx", "dw", "db"]), WITHHOLD["affine"],
-                            float32=True),
-        "test-relu": Case(_relu, matches(_relu_reference, ["out", "dx"], tol=0), WITHHOLD["relu"], float32=True),
+                            float32=True, scale=AFFINE_LARGE),
+        "test-relu": Case(_relu, matches(_relu_reference, ["out", "dx"], tol=0), WITHHOLD["relu"], float32=True,
+                          scale=RELU_LARGE),
         "test-two-layer": Case(_two_layer, matches(_two_layer_reference,
                                                    ["loss", "dW1", "db1", "dW2", "db2", "scores"], examples="X"),
-                               WITHHOLD["two-layer"]),
+                               WITHHOLD["two-layer"], scale=TWO_LAYER_LARGE),
         "test-fc-init": Case(_fc_init, initialised(_fc_init_names, _fc_made), WITHHOLD["fc-init"],
                              cover=_each(_fc_init, (0, 1))),
-        "test-fc-loss": Case(_fc_plain, matches(_fc_reference, _fc_answer_names, examples="X"), WITHHOLD["two-layer"]),
+        "test-fc-loss": Case(_fc_plain, matches(_fc_reference, _fc_answer_names, examples="X"), WITHHOLD["two-layer"],
+                             scale=FC_LARGE),
         # atol: a bias just before batch norm has gradient 0, which rounding makes about 1e-17
         "test-fc-hooks": Case(_fc_hooks, matches(_fc_reference, _fc_answer_names, examples="X", atol=1e-12),
-                              WITHHOLD["two-layer"], cover=_each(_fc_hooks, range(len(FC_HOOKS)))),
+                              WITHHOLD["two-layer"], cover=_each(_fc_hooks, range(len(FC_HOOKS))), scale=FC_HOOKS_LARGE),
         # each rule on its own (the others are withheld too: Adam with beta1 = 0 is nearly RMSProp)
         "test-momentum": Case(_updates, matches(_after_steps(optim.sgd_momentum), ["w"]), WITHHOLD["updates"],
                               float32=True),

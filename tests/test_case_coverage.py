@@ -46,5 +46,7 @@ def test_an_answer_right_on_one_branch_fails_on_every_draw():
 
 
 def test_cases_without_branches_keep_one_configuration():
-    case = CASES["04_fc_nets"]["test-affine"]
-    assert case.cover is None and len(case.configurations(np.random.default_rng(0))) == 1
+    case = CASES["04_fc_nets"]["test-momentum"]
+    assert case.cover is None and case.scale is None and len(case.configurations(np.random.default_rng(0))) == 1
+    case = CASES["04_fc_nets"]["test-affine"]  # one drawn, and the large one
+    assert case.cover is None and len(case.configurations(np.random.default_rng(0))) == 2

@@ -124,3 +124,57 @@ def test_a_numerical_gradient_through_any_name_runs_out_of_time_on_the_large_inp
     honest, _ = selfcheck.run_decisive(NAME, test, _namespace(assemble(
         load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))), np.random.default_rng(0), seconds=10)
     assert honest == []
+
+
+# 04 grades a layer's forward and backward in one test, so its forward cannot be blocked there:
+# the large inputs alone stop a backward that is a numerical gradient (the same student-style
+# attack scored 18/18 on 04's backward passes and networks)
+NUMERIC_AFFINE = '''
+def affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1) @ w + b
+    cache = (x, w, b)
+    return out, cache
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+
+    def numeric(f, a, h=1e-5):
+        a, grad = a.astype(np.float64), np.zeros(a.shape)
+        for i in np.ndindex(a.shape):
+            old = a[i]
+            a[i] = old + h
+            plus = f(a).copy()
+            a[i] = old - h
+            minus = f(a).copy()
+            a[i] = old
+            grad[i] = np.sum((plus - minus) * dout) / (2 * h)
+        return grad.astype(x.dtype)
+    return (numeric(lambda a: affine_forward(a, w, b)[0], x), numeric(lambda a: affine_forward(x, a, b)[0], w),
+            numeric(lambda a: affine_forward(x, w, a)[0], b))
+'''
+
+
+def test_04s_numerical_backward_runs_out_of_time_on_the_large_inputs_and_the_solution_does_not(monkeypatch):
+    import dataclasses
+    from course_lib import selfcheck
+    from test_selfcheck import _namespace
+    name, gid = "04_fc_nets", "test-affine"
+    source = load(SOLUTIONS / name / f"{name}.ipynb")
+    attack = solved(name)
+    for cell in attack["cells"]:
+        if grade_id(cell) == "affine" and cell["cell_type"] == "code":
+            cell["source"] = NUMERIC_AFFINE
+    attack = assemble(source, blank(name), attack)
+    test = next(t for t in selfcheck.load(name)["tests"] if t["grade_id"] == gid)
+    with monkeypatch.context() as patch:  # without the large inputs the attack passes: it is a real one
+        patch.setitem(CASES[name], gid, dataclasses.replace(CASES[name][gid], scale=None))
+        assert selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=60)[0] == []
+    problems, _ = selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=10)
+    assert problems and problems[0].startswith("no answers: the grader's run of this test ran out of time; "
+                                               "its inputs include a large one"), problems
+    honest = _namespace(assemble(source, blank(name), solved(name)))
+    assert selfcheck.run_decisive(name, test, honest, np.random.default_rng(0), seconds=10)[0] == []
+    # the instructor's check grades the solution on every test's large inputs (test_grading)
+    assert all(CASES[name][gid].scale for gid in ("test-affine", "test-relu", "test-two-layer", "test-fc-loss",
+                                                  "test-fc-hooks"))
