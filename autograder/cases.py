@@ -958,13 +958,14 @@ BN_LARGE, LN_LARGE = _scaled(_batchnorm_cache, size=(20_000, 50)), _scaled(_laye
 SBN_LARGE, GN_LARGE = _scaled(_spatial_bn_cache, shape=(16, 4, 96, 96)), _scaled(_groupnorm_cache, size=(4, 2, 8, 64, 64))
 CONV_LARGE, POOL_LARGE = _scaled(_conv, geometry=0, size=(4, 8, 8, 30)), _scaled(_pool, geometry=0, size=(8, 8, 32))
 # 04's: an affine layer's rows share no output, nor do its weights' columns, so such a colouring
-# needs two forwards per input feature for dx and two per row of w for dw: 262,000 forwards of the
-# large inputs' 65,536 features, about 4 minutes on 2 cores (the plain numerical gradient: 3
-# million). A network's loss is one number, which every parameter changes: two forwards per
-# parameter (about 280,000 of them). ReLU works value by value: two forwards of all values at
-# once give its gradient, so its large inputs stop only the plain numerical gradient (a million
-# forwards).
-AFFINE_LARGE, RELU_LARGE = _scaled(_affine, size=(8, 256, 256, 16)), _scaled(_relu, size=(500, 1000))
+# needs two forwards per input feature for dx and two per row of w for dw: 295,000 forwards of the
+# large inputs' 73,728 features, about 10 minutes on 2 cores, float64 alone (the plain numerical
+# gradient: 5 million). Its size is what the reply allows (dx and dw, float64 and float32: 28 MB
+# of DECISIVE_REPLY_BYTES' 32). A network's loss is one number, which every parameter changes: two
+# forwards per parameter (about 280,000 of them). ReLU works value by value: two forwards of all
+# values at once give its gradient, so its large inputs stop only the plain numerical gradient (a
+# million forwards).
+AFFINE_LARGE, RELU_LARGE = _scaled(_affine, size=(16, 256, 288, 16)), _scaled(_relu, size=(500, 1000))
 TWO_LAYER_LARGE = _scaled(_two_layer, size=(1024, 256, 10, 64))
 FC_LARGE = _scaled(_fc_plain, dims=[1024, 256, 64, 10], n=64)
 FC_HOOKS_LARGE = _scaled(_fc_hooks, branch=2, dims=[1024, 256, 64, 10], n=64)

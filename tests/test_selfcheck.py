@@ -453,3 +453,25 @@ def test_an_exercise_opens_its_walkthrough_only_when_every_test_of_it_passed(tmp
     results.append(Result("test-affine", [], 1.0, 1.0, []))
     _open_walkthroughs(Report("04_fc_nets", results))
     assert guide.passed("04_fc_nets", "affine") and not guide.passed("04_fc_nets", "update-rules")
+
+
+def test_a_withheld_function_is_given_back_everywhere_even_to_modules_imported_meanwhile():
+    """A fresh kernel had not imported the numba backend yet; withholding 04's affine layer
+    imported it, and its `from .numpy_kernels import affine_forward` took the stub for the rest of
+    the session: the solution's next tests (the networks, on the course's layers) then failed."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "import numpy as np\n"
+            "import course_lib.layers as layers\n"
+            "from autograder.cases import CASES\n"
+            "from autograder.edition import with_helpers\n"
+            "from course_lib.selfcheck.kernel import _withheld\n"
+            "assert 'course_lib.kernels.numba_kernels' not in sys.modules\n"
+            "with _withheld(with_helpers(CASES['04_fc_nets']['test-affine'].withhold), {}):\n"
+            "    import course_lib.kernels.numba_kernels\n"
+            "for backend in ('numpy', 'numba'):\n"
+            "    print(layers.affine_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), backend=backend)[0].sum())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["24.0", "24.0"]

@@ -63,22 +63,27 @@ def _withheld(entries, ns):
     """While inside, what the grader's edition withholds for this test ("path/in/course_lib.py:
     name", autograder.edition) raises as it does there, under every name course_lib's modules and
     ns give it."""
-    swaps, stubs = [], {}
+    swaps, stubs, raws, found = [], {}, {}, []
+    # every module first, then the stubs: a module imported while a stub is in place (numba_kernels
+    # does `from .numpy_kernels import affine_forward`) would keep the stub for the whole session
+    for entry in entries:
+        path, _, qual = entry.partition(":")
+        try:
+            owner = module = importlib.import_module("course_lib." + path.removesuffix(".py").replace("/", "."))
+            for part in qual.split(".")[:-1]:
+                owner = getattr(owner, part)
+        except Exception:  # noqa: BLE001 - a backend that cannot load here (cuda) has nothing to withhold
+            continue
+        found.append((module, owner, qual))
     try:
-        for entry in entries:
-            path, _, qual = entry.partition(":")
-            try:
-                owner = module = importlib.import_module("course_lib." + path.removesuffix(".py").replace("/", "."))
-                for part in qual.split(".")[:-1]:
-                    owner = getattr(owner, part)
-            except Exception:  # noqa: BLE001 - a backend that cannot load here (cuda) has nothing to withhold
-                continue
+        for module, owner, qual in found:
             attr = qual.split(".")[-1]
             raw = vars(owner).get(attr)
             if raw is None:
                 continue
             stub = _stub(f"{module.__name__}.{qual}", raw)
             stubs[id(raw)] = stub
+            raws[id(stub)] = raw
             swaps.append((owner, attr, raw))
             setattr(owner, attr, stub)
         holders = [m for n, m in list(sys.modules.items()) if n.split(".")[0] == "course_lib" and m is not None]
@@ -94,6 +99,11 @@ def _withheld(entries, ns):
     finally:
         for owner, attr, raw in reversed(swaps):
             setattr(owner, attr, raw)
+        # and wherever a module imported meanwhile (by the code inside) took a stub
+        for holder in [m for n, m in list(sys.modules.items()) if n.split(".")[0] == "course_lib" and m is not None]:
+            for attr, value in list(vars(holder).items()):
+                if id(value) in raws:
+                    setattr(holder, attr, raws[id(value)])
 
 
 @contextlib.contextmanager
