@@ -22,6 +22,7 @@ HOME = "/home/student"
 LIB = "/opt/course/lib"
 GRADER = "/opt/course/grader"
 NUMBA_CACHE = f"{HOME}/.numba-cache"
+MPLCONFIG = f"{HOME}/.config/matplotlib"
 HARNESS_FILES = ("harness.py", "handoff.py")
 
 
@@ -240,7 +241,7 @@ class Sandbox:
         threads = str(self.limits.threads)
         return {"PYTHONPATH": LIB + (f":{GRADER}" if harness else ""), "PYTHONNOUSERSITE": "1",
                 "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-                "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
+                "MPLCONFIGDIR": MPLCONFIG, "IPYTHONDIR": f"{HOME}/.ipython",
                 "JUPYTER_PLATFORM_DIRS": "1", "JUPYTER_RUNTIME_DIR": f"{HOME}/.local/share/jupyter/runtime",
                 "NUMBA_CACHE_DIR": NUMBA_CACHE, "OMP_NUM_THREADS": threads,
                 "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}

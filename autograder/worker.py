@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided, out_of_time
 from .cgroups import Cgroup
 from .model import AUTO, MANUAL, Job, Score, Status
-from .sandbox import GRADER, LIB, NUMBA_CACHE, Sandbox
+from .sandbox import GRADER, LIB, MPLCONFIG, NUMBA_CACHE, Sandbox
 from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
 from .uids import Uid
 
@@ -169,16 +170,51 @@ def _seed_cache(cache, library, notebook):
 
 def _jail_library(job, sandbox, gid=None, harness=False):
     lib, cache = library_folders(job, gid)
+    fonts = [(font_list(job.course), MPLCONFIG)]
     if job.warm_up:  # the instructor's run fills the cache in place
         if not cache.exists() and gid is not None:
             _seed_cache(cache, lib, (_notebook_library(job), _notebook_cache(job)))
         cache.mkdir(parents=True, exist_ok=True)
         if sandbox.uid is not None:
             _give_to(cache, sandbox.uid)
-        cmd = sandbox.command(lib, harness=harness)
+        cmd = sandbox.command(lib, copies=fonts, harness=harness)
         return cmd + [f"--rw={cache}={NUMBA_CACHE}"]
     copies = [(cache, NUMBA_CACHE)] if cache.is_dir() else []
-    return sandbox.command(lib, copies=copies, harness=harness)
+    return sandbox.command(lib, copies=copies + fonts, harness=harness)
+
+
+# Matplotlib lists the fonts it can find the first time it is imported, in its config folder. A
+# jail's is new every time, and that scan cost every jail 0.15-0.2 s (the notebook's and each
+# decisive run's). So the course keeps the list, made once, of the fonts that ship with Matplotlib
+# (a jail shows no system font, and the list must not name host folders), and every jail starts
+# with a copy of it.
+FONT_LIST = """
+import sys
+from pathlib import Path
+import matplotlib.font_manager as fm
+found = fm.findSystemFonts
+fm.findSystemFonts = lambda fontpaths=None, fontext="ttf": found(fontpaths, fontext) if fontpaths else []
+fm.json_dump(fm.FontManager(), Path(sys.argv[1]) / f"fontlist-v{fm.FontManager.__version__}.json")
+"""
+
+
+def font_list(course):
+    """The course's folder holding Matplotlib's font list for the jails, made if missing."""
+    folder = Path(course) / "matplotlib"
+    if not folder.is_dir():
+        staging = Path(tempfile.mkdtemp(dir=course, prefix=".matplotlib-"))
+        try:
+            # its own config folder: importing Matplotlib there lists the host's fonts, replaced after
+            subprocess.run([sys.executable, "-c", FONT_LIST, str(staging)], check=True, capture_output=True,
+                           env=dict(os.environ, MPLCONFIGDIR=str(staging), MPLBACKEND="Agg"), timeout=300)
+            for extra in staging.iterdir():
+                if not extra.name.startswith("fontlist-"):
+                    shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+            staging.chmod(0o755)
+            os.replace(staging, folder)
+        except OSError:  # another worker made it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def _give_to(path, uid):

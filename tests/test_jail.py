@@ -474,3 +474,30 @@ def test_the_new_roots_folders_are_never_writable_by_others_whatever_the_graders
     assert out.returncode == 0, out.stderr
     modes = dict(line.split() for line in out.stdout.splitlines())
     assert len(modes) == 6 and not [f for f, m in modes.items() if int(m, 8) & 0o022], modes
+
+
+def test_every_jail_starts_with_matplotlibs_font_list_which_names_no_host_folder(tmp_path):
+    """Matplotlib lists the fonts it finds on its first import, into its config folder, which is
+    new in every jail: that scan cost each jail 0.15-0.2 s until the course kept the list
+    (worker.font_list), of Matplotlib's own fonts only (a jail shows no system font)."""
+    import json
+
+    from autograder import edition, worker
+    from autograder.model import Limits
+    from autograder.sandbox import MPLCONFIG, Sandbox
+    (tmp_path / "course").mkdir()
+    folder = worker.font_list(tmp_path / "course")
+    (listed,) = folder.iterdir()
+    names = [font["fname"] for font in json.loads(listed.read_text())["ttflist"]]
+    assert names and not [n for n in names if n.startswith("/")], names  # relative to Matplotlib's data
+    library, _ = edition.notebook_library(tmp_path / "edition")
+    (tmp_path / "scratch").mkdir()
+    sandbox = Sandbox(tmp_path / "scratch", Limits(), 61999 if os.geteuid() == 0 else None)
+    code = ["--", sys.executable, "-c", "import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import matplotlib.font_manager as fm; print(fm.findfont('DejaVu Sans'))"]
+    kept = subprocess.run(sandbox.command(library, copies=[(folder, MPLCONFIG)]) + code, capture_output=True,
+                          text=True, timeout=120)
+    assert kept.returncode == 0 and "DejaVuSans.ttf" in kept.stdout, kept.stderr
+    assert "generated new fontManager" not in kept.stderr, kept.stderr
+    scanned = subprocess.run(sandbox.command(library) + code, capture_output=True, text=True, timeout=120)
+    assert scanned.returncode == 0 and "generated new fontManager" in scanned.stderr, scanned.stderr
