@@ -12,8 +12,11 @@ _DEFINITION = re.compile(r"(?P<indent>[ \t]*)(?:async[ \t]+)?(?:def|class)[ \t]+
 def named_stubs(source, outside="this cell"):
     """source with every bare `raise NotImplementedError()` line given a message that names its
     enclosing definitions (`KNearestNeighbor.compute_distances_two_loops`), or `outside` for a
-    stub outside any definition."""
+    stub outside any definition. Where one definition holds several, each says which part it is
+    ("part 2 of 2"): a learner who wrote the first part would otherwise meet the same message
+    again and think the first part was not taken."""
     lines = source.split("\n")
+    stubs = {}  # line index: what it stands in for
     for i, line in enumerate(lines):
         stub = _STUB.fullmatch(line)
         if not stub:
@@ -24,9 +27,12 @@ def named_stubs(source, outside="this cell"):
             if found and len(found["indent"].expandtabs()) < indent:
                 names.insert(0, found["name"])
                 indent = len(found["indent"].expandtabs())
-        what = ".".join(names) or outside
-        lines[i] = (f'{stub["indent"]}raise NotImplementedError("{what} is not written yet: replace '
-                    f'this line with your code")')
+        stubs[i] = ".".join(names) or outside
+    for i, what in stubs.items():
+        parts = [j for j, other in stubs.items() if other == what]
+        part = f" (part {parts.index(i) + 1} of {len(parts)})" if len(parts) > 1 else ""
+        lines[i] = (f'{_STUB.fullmatch(lines[i])["indent"]}raise NotImplementedError("{what} is not written '
+                    f'yet{part}: replace this line with your code")')
     return "\n".join(lines)
 
 

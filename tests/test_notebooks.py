@@ -73,7 +73,8 @@ def test_every_stub_of_a_release_names_what_to_write(name):
         defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         for node in raises:
             message = node.exc.args[0].value
-            assert message.endswith("is not written yet: replace this line with your code"), message
+            assert re.fullmatch(r".+ is not written yet( \(part \d of \d\))?: replace this line with your code",
+                                message), message
             named = message.split(" is not written")[0].split(".")[-1]
             assert named in defined or named == f"the cell {grade_id(cell)}", (grade_id(cell), message)
 
@@ -83,13 +84,16 @@ def test_stubs_are_named_after_their_enclosing_definitions():
     source_ = ("class KNearestNeighbor:\n    def two_loops(self, X):\n        for i in X:\n"
                "            raise NotImplementedError()\n\n\ndef predict(W):\n"
                "    raise NotImplementedError()\nraise NotImplementedError()\n"
-               "raise NotImplementedError('kept')")
+               "raise NotImplementedError('kept')\n"
+               "def loss(W):\n    for w in W:\n        raise NotImplementedError()\n    raise NotImplementedError()")
     lines = named_stubs(source_, outside="the cell hyper").split("\n")
     written = "is not written yet: replace this line with your code"
     assert lines[3] == f'            raise NotImplementedError("KNearestNeighbor.two_loops {written}")'
     assert lines[7] == f'    raise NotImplementedError("predict {written}")'
     assert lines[8].startswith('raise NotImplementedError("the cell hyper is not written yet')
     assert lines[9] == "raise NotImplementedError('kept')"
+    assert lines[12] == '        raise NotImplementedError("loss is not written yet (part 1 of 2): replace this line with your code")'
+    assert lines[13] == '    raise NotImplementedError("loss is not written yet (part 2 of 2): replace this line with your code")'
 
 
 @pytest.mark.slow
