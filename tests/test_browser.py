@@ -285,6 +285,7 @@ def test_linear_panel_shows_the_error_of_a_missing_loss(run_all):
 
 
 def test_linear_panel_trains_the_students_softmax(run_all):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     page = run_all("03_softmax-solved.ipynb")
     _click(page, "Train")
     status = _status_with(page, r"validation accuracy [0-9.]+ after")
@@ -295,8 +296,17 @@ def test_linear_panel_trains_the_students_softmax(run_all):
     for _ in range(45):  # from 10^-1 to 10^3.5: on the digits the loss grows, and the panel says so
         page.keyboard.press("ArrowRight")
     assert float(_slider(page, "learning rate").locator(".widget-readout").text_content()) > 1e3
-    _click(page, "Train")
-    assert re.search("the loss (grew|overflowed)", _status_with(page, "the loss (grew|overflowed)"))
+    # ipywidgets sends a slider's next value only once the kernel has taken the one before, but a
+    # click at once: on a busy kernel the click can arrive first and train at an earlier rate (CI
+    # failed so once). By the end of that run the last value is there, and a second click has it.
+    for timeout in (60_000, 120_000):
+        _click(page, "Train")
+        try:
+            assert re.search("the loss (grew|overflowed)", _status_with(page, "the loss (grew|overflowed)", timeout))
+            break
+        except PlaywrightTimeout:
+            if timeout == 120_000:
+                raise
 
 
 def test_net_panel_trains_on_the_students_layers_and_rules(run_all):
