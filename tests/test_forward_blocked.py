@@ -16,15 +16,9 @@ from notebook_tools import ROOT, SOLUTIONS, blank, grade_id, load, solved
 
 NAME, GID = "05_batchnorm_dropout", "test-bn-backward"
 
-# the attack: the backward is central differences of the learner's own forward
-NUMERIC_BACKWARD = '''
-def batchnorm_backward(dout, cache):
-    x, xhat, mean, var, gamma, eps = cache
-    forward = batchnorm_forward  # an alias taken early is blocked too
-
-    def out(x_, g_, b_):
-        return forward(x_, g_, b_, {"mode": "train", "eps": eps})[0]
-
+# the attack: the backward is central differences of the learner's own forward (`numeric`, defined
+# inside the backward pass, of the `dout`-weighted sum of f over `a`, in x's dtype)
+CENTRAL_DIFFERENCES = '''
     def numeric(f, a, h=1e-5):
         a, grad = a.astype(np.float64), np.zeros(a.shape)
         for i in np.ndindex(a.shape):
@@ -36,18 +30,50 @@ def batchnorm_backward(dout, cache):
             a[i] = old
             grad[i] = np.sum((plus - minus) * dout) / (2 * h)
         return grad.astype(x.dtype)
-    beta = np.zeros_like(gamma)
+'''
+NUMERIC_BACKWARD = '''
+def batchnorm_backward(dout, cache):
+    x, xhat, mean, var, gamma, eps = cache
+    forward = batchnorm_forward  # an alias taken early is blocked too
+
+    def out(x_, g_, b_):
+        return forward(x_, g_, b_, {"mode": "train", "eps": eps})[0]
+''' + CENTRAL_DIFFERENCES + '''    beta = np.zeros_like(gamma)
     return (numeric(lambda a: out(a, gamma, beta), x), numeric(lambda a: out(x, a, beta), gamma),
             numeric(lambda a: out(x, gamma, a), beta))
 '''
 
 
-def with_numeric_backward():
-    nb = solved(NAME)
+def with_answer(name, answer, code):
+    """The solved notebook `name`, its answer cell `answer` replaced by code, as graded."""
+    nb = solved(name)
     for cell in nb["cells"]:
-        if grade_id(cell) == "bn-backward" and cell["cell_type"] == "code":
-            cell["source"] = NUMERIC_BACKWARD
-    return assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), nb)
+        if grade_id(cell) == answer and cell["cell_type"] == "code":
+            cell["source"] = code
+    return assemble(load(SOLUTIONS / name / f"{name}.ipynb"), blank(name), nb)
+
+
+def with_numeric_backward():
+    return with_answer(NAME, "bn-backward", NUMERIC_BACKWARD)
+
+
+def assert_stopped_by_the_large_inputs(monkeypatch, name, gid, attack):
+    """In the self-check, as in the grader: the attack's answers to test gid pass without the
+    large inputs (it is a real attack), run out of time with them (stopped at 10 s), and the
+    solution's pass within those 10 s."""
+    import dataclasses
+    from course_lib import selfcheck
+    from test_selfcheck import _namespace
+    test = next(t for t in selfcheck.load(name)["tests"] if t["grade_id"] == gid)
+    with monkeypatch.context() as patch:
+        patch.setitem(CASES[name], gid, dataclasses.replace(CASES[name][gid], scale=None))
+        assert selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=60)[0] == []
+    problems, _ = selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=10)
+    assert problems and problems[0].startswith("no answers: the grader's run of this test ran out of time; "
+                                               "its inputs include a large one"), problems
+    honest, _ = selfcheck.run_decisive(name, test, _namespace(assemble(
+        load(SOLUTIONS / name / f"{name}.ipynb"), blank(name), solved(name))), np.random.default_rng(0), seconds=10)
+    assert honest == []
 
 
 def harness_problems(nb, blocks, scale=False):
@@ -107,23 +133,7 @@ THROUGH_A_HELPER = NUMERIC_BACKWARD.replace(
 def test_a_numerical_gradient_through_any_name_runs_out_of_time_on_the_large_inputs(monkeypatch):
     """The hang is what is tested: the honest backward takes milliseconds on the large inputs, the
     numerical one (600 x 500 values, two forwards each) hours; the check stops it at 10 s."""
-    import dataclasses
-    from course_lib import selfcheck
-    from test_selfcheck import _namespace
-    nb = with_numeric_backward()
-    for cell in nb["cells"]:
-        if grade_id(cell) == "bn-backward" and cell["cell_type"] == "code":
-            cell["source"] = THROUGH_A_HELPER
-    test = next(t for t in selfcheck.load(NAME)["tests"] if t["grade_id"] == GID)
-    with monkeypatch.context() as patch:  # without the large inputs the attack passes: it is a real one
-        patch.setitem(CASES[NAME], GID, dataclasses.replace(CASES[NAME][GID], scale=None))
-        assert selfcheck.run_decisive(NAME, test, _namespace(nb), np.random.default_rng(0), seconds=60)[0] == []
-    problems, _ = selfcheck.run_decisive(NAME, test, _namespace(nb), np.random.default_rng(0), seconds=10)
-    assert problems and problems[0].startswith("no answers: the grader's run of this test ran out of time; "
-                                               "its inputs include a large one"), problems
-    honest, _ = selfcheck.run_decisive(NAME, test, _namespace(assemble(
-        load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))), np.random.default_rng(0), seconds=10)
-    assert honest == []
+    assert_stopped_by_the_large_inputs(monkeypatch, NAME, GID, with_answer(NAME, "bn-backward", THROUGH_A_HELPER))
 
 
 # 04 grades a layer's forward and backward in one test, so its forward cannot be blocked there:
@@ -138,43 +148,14 @@ def affine_forward(x, w, b):
 
 def affine_backward(dout, cache):
     x, w, b = cache
-
-    def numeric(f, a, h=1e-5):
-        a, grad = a.astype(np.float64), np.zeros(a.shape)
-        for i in np.ndindex(a.shape):
-            old = a[i]
-            a[i] = old + h
-            plus = f(a).copy()
-            a[i] = old - h
-            minus = f(a).copy()
-            a[i] = old
-            grad[i] = np.sum((plus - minus) * dout) / (2 * h)
-        return grad.astype(x.dtype)
-    return (numeric(lambda a: affine_forward(a, w, b)[0], x), numeric(lambda a: affine_forward(x, a, b)[0], w),
+''' + CENTRAL_DIFFERENCES + '''    return (numeric(lambda a: affine_forward(a, w, b)[0], x), numeric(lambda a: affine_forward(x, a, b)[0], w),
             numeric(lambda a: affine_forward(x, w, a)[0], b))
 '''
 
 
 def test_04s_numerical_backward_runs_out_of_time_on_the_large_inputs_and_the_solution_does_not(monkeypatch):
-    import dataclasses
-    from course_lib import selfcheck
-    from test_selfcheck import _namespace
-    name, gid = "04_fc_nets", "test-affine"
-    source = load(SOLUTIONS / name / f"{name}.ipynb")
-    attack = solved(name)
-    for cell in attack["cells"]:
-        if grade_id(cell) == "affine" and cell["cell_type"] == "code":
-            cell["source"] = NUMERIC_AFFINE
-    attack = assemble(source, blank(name), attack)
-    test = next(t for t in selfcheck.load(name)["tests"] if t["grade_id"] == gid)
-    with monkeypatch.context() as patch:  # without the large inputs the attack passes: it is a real one
-        patch.setitem(CASES[name], gid, dataclasses.replace(CASES[name][gid], scale=None))
-        assert selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=60)[0] == []
-    problems, _ = selfcheck.run_decisive(name, test, _namespace(attack), np.random.default_rng(0), seconds=10)
-    assert problems and problems[0].startswith("no answers: the grader's run of this test ran out of time; "
-                                               "its inputs include a large one"), problems
-    honest = _namespace(assemble(source, blank(name), solved(name)))
-    assert selfcheck.run_decisive(name, test, honest, np.random.default_rng(0), seconds=10)[0] == []
+    assert_stopped_by_the_large_inputs(monkeypatch, "04_fc_nets", "test-affine",
+                                       with_answer("04_fc_nets", "affine", NUMERIC_AFFINE))
     # the instructor's check grades the solution on every test's large inputs (test_grading)
-    assert all(CASES[name][gid].scale for gid in ("test-affine", "test-relu", "test-two-layer", "test-fc-loss",
-                                                  "test-fc-hooks"))
+    assert all(CASES["04_fc_nets"][gid].scale for gid in ("test-affine", "test-relu", "test-two-layer",
+                                                          "test-fc-loss", "test-fc-hooks"))
