@@ -16,7 +16,7 @@ def named_stubs(source, outside="this cell"):
     ("part 2 of 2"): a learner who wrote the first part would otherwise meet the same message
     again and think the first part was not taken."""
     lines = source.split("\n")
-    stubs = {}  # line index: what it stands in for
+    stubs = {}  # line index: (its indentation, what it stands in for)
     for i, line in enumerate(lines):
         stub = _STUB.fullmatch(line)
         if not stub:
@@ -27,12 +27,12 @@ def named_stubs(source, outside="this cell"):
             if found and len(found["indent"].expandtabs()) < indent:
                 names.insert(0, found["name"])
                 indent = len(found["indent"].expandtabs())
-        stubs[i] = ".".join(names) or outside
-    for i, what in stubs.items():
-        parts = [j for j, other in stubs.items() if other == what]
+        stubs[i] = (stub["indent"], ".".join(names) or outside)
+    for i, (indent, what) in stubs.items():
+        parts = [j for j, (_, other) in stubs.items() if other == what]
         part = f" (part {parts.index(i) + 1} of {len(parts)})" if len(parts) > 1 else ""
-        lines[i] = (f'{_STUB.fullmatch(lines[i])["indent"]}raise NotImplementedError("{what} is not written '
-                    f'yet{part}: replace this line with your code")')
+        lines[i] = (f'{indent}raise NotImplementedError("{what} is not written yet{part}: replace this line '
+                    f'with your code")')
     return "\n".join(lines)
 
 

@@ -213,6 +213,8 @@ def font_list(course):
             staging.chmod(0o755)
             os.replace(staging, folder)
         except OSError:  # another worker made it first
+            pass
+        finally:  # whatever stopped it: no staging folder left in the course
             shutil.rmtree(staging, ignore_errors=True)
     return folder
 
