@@ -910,7 +910,10 @@ WITHHOLD = {
     "affine": _in(NP, "affine_forward", "affine_backward") + CONV,
     "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad")
     + POOL,
-    "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss"),
+    # the conv net with a 1x1 convolution of x as (N, D, 2, 2) is a fully connected net of 2 or 3
+    # layers (a student-style attack scored so): its loss and score gradient go too
+    "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss", "ThreeLayerConvNet.loss",
+                     "ThreeLayerConvNet.score_gradient", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
     "fc-init": _in(NETS, "TwoLayerNet.__init__", "FullyConnectedNet.__init__"),
     "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
     # batch norm: the forward differentiated numerically is a backward; both go

@@ -114,6 +114,9 @@ TWINS = [
     # ReLU as a max pool over [0; x]
     ("04_fc_nets", "test-affine", "layers.conv_forward(np.ones((2, 3, 1, 1)), np.ones((4, 3, 1, 1)), np.ones(4), {'stride': 1, 'pad': 0}, backend='numba')"),
     ("04_fc_nets", "test-relu", "layers.max_pool_forward(np.ones((1, 1, 2, 3)), {'pool_height': 2, 'pool_width': 1, 'stride': 1}, backend='numpy')"),
+    # a fully connected net of 2 or 3 layers as the conv net on (N, D, 2, 2) images with a 1x1 convolution
+    ("04_fc_nets", "test-two-layer", "__import__('course_lib.classifiers.nets', fromlist=['x']).ThreeLayerConvNet((1, 2, 2), 2, 1, 3, 2).loss(np.ones((1, 1, 2, 2)), np.zeros(1, int))"),
+    ("04_fc_nets", "test-fc-loss", "__import__('course_lib.classifiers.nets', fromlist=['x']).ThreeLayerConvNet((1, 2, 2), 2, 1, 3, 2).score_gradient(np.ones((1, 1, 2, 2)), [0])"),
 ]
 
 
