@@ -88,7 +88,7 @@ def _unplaced(problem):
 NOT_PLAIN = "not plain arrays"  # the harness's word for answers it could not hand over
 OUT_OF_TIME = "no answers: the grader's run of this test ran out of time"
 SCALE_NOTE = ("; its inputs include a large one (hundreds of thousands of values), on which a backward pass "
-              "takes about as long as its forward, and a numerical gradient hours")
+              "or a loss's gradient takes about as long as its forward, and a numerical gradient hours")
 FORWARD_RULE = ("a backward pass is graded on its own, from its cache, and in its test the forward passes "
                 "you wrote raise if called (a numerical gradient of your forward checks a backward pass; "
                 "it is not one)")
@@ -236,17 +236,18 @@ def _fold_accuracies(X, y, k_choices, num_folds):
     return tuple(np.asarray(result[int(k)], dtype=np.float64) for k in k_choices)
 
 
-def _linear_loss(rng):
-    d, c, n = _size(rng, 3, 20), _size(rng, 2, 7), _size(rng, 5, 40)
+def _linear_loss(rng, size=None):
+    """size: (d, c, n), for the large inputs."""
+    d, c, n = size or (_size(rng, 3, 20), _size(rng, 2, 7), _size(rng, 5, 40))
     return {"W": _normal(rng, d, c, scale=0.1), "X": _normal(rng, n, d),
             "y": rng.integers(c, size=n), "reg": float(rng.uniform(0, 0.5))}
 
 
-def _large_scores(rng):
+def _large_scores(rng, size=None):
     """Softmax inputs whose scores are all raised by 100 to 200 (a bias feature times a weight row
     of ones), as the notebook's visible check does: the probabilities are unchanged, but exp
     overflows in float32 unless the scores are shifted by their maximum first."""
-    inputs = _linear_loss(rng)
+    inputs = _linear_loss(rng, size)
     X, W = inputs["X"].copy(), inputs["W"].copy()
     X[:, -1], W[-1] = rng.uniform(100, 200), 1.0
     return dict(inputs, X=X, W=W)
@@ -697,9 +698,11 @@ def _pool_backward_reference(x, pool_height, pool_width, stride, dout):
     return layers.max_pool_backward(dout, cache)
 
 
-def _convnet_params(rng, channels, side, classes, scale=0.3):
-    net = ThreeLayerConvNet((channels, side, side), num_filters=_size(rng, 1, 4),
-                            filter_size=2 * _size(rng, 1, 2) + 1, hidden_dim=_size(rng, 2, 8),
+def _convnet_params(rng, channels, side, classes, scale=0.3, layers=None):
+    """layers: (filters, filter size, hidden units), for the large inputs."""
+    filters, filter_size, hidden = layers or (_size(rng, 1, 4), 2 * _size(rng, 1, 2) + 1, _size(rng, 2, 8))
+    net = ThreeLayerConvNet((channels, side, side), num_filters=filters,
+                            filter_size=filter_size, hidden_dim=hidden,
                             num_classes=classes, weight_scale=scale, dtype=np.float64,
                             seed=int(rng.integers(2 ** 31)))
     return {name: value + (0.1 * rng.standard_normal(value.shape) if name.startswith("b") else 0)
@@ -763,10 +766,12 @@ def _convnet_made(inputs, seed, dtype):
                              seed=seed).params
 
 
-def _convnet(rng):
-    c, side, k = _size(rng, 1, 3), 2 * _size(rng, 2, 4), _size(rng, 2, 6)
-    return {**_convnet_params(rng, c, side, k), "X": _normal(rng, 3, c, side, side),
-            "y": rng.integers(k, size=3), "reg": float(rng.uniform(0, 0.5))}
+def _convnet(rng, size=None):
+    """size: (c, side, k, n, (filters, filter size, hidden units)), for the large inputs."""
+    c, side, k, n, layers = size or (_size(rng, 1, 3), 2 * _size(rng, 2, 4), _size(rng, 2, 6), 3, None)
+    # the large net's weights are small, so that its scores are too: softmax not saturated
+    return {**_convnet_params(rng, c, side, k, 0.05 if layers else 0.3, layers), "X": _normal(rng, n, c, side, side),
+            "y": rng.integers(k, size=n), "reg": float(rng.uniform(0, 0.5))}
 
 
 def _convnet_reference(X, y, reg, **params):
@@ -972,6 +977,12 @@ AFFINE_LARGE, RELU_LARGE = _scaled(_affine, size=(16, 256, 288, 16)), _scaled(_r
 TWO_LAYER_LARGE = _scaled(_two_layer, size=(1024, 256, 10, 64))
 FC_LARGE = _scaled(_fc_plain, dims=[1024, 256, 64, 10], n=64)
 FC_HOOKS_LARGE = _scaled(_fc_hooks, branch=2, dims=[1024, 256, 64, 10], n=64)
+# 02's and 03's losses and 06's network: one number, which every weight changes, so a numerical
+# gradient takes two forwards per weight: 307,300 weights of a linear classifier of 100 classes on
+# CIFAR-sized rows, 264,000 parameters of a conv net on 8 images of 3 x 32 x 32. The naive loss's
+# loops run 200 x 100 times in a second; its numerical gradient, hours.
+LINEAR_LARGE = (3073, 100, 200)
+CONVNET_LARGE = _scaled(_convnet, size=(3, 32, 10, 8, (16, 5, 64)))
 
 # the forward passes the learner writes in 05 and 06: their backward passes' tests block them
 NORM_FORWARDS = ("batchnorm_forward", "layernorm_forward", "spatial_batchnorm_forward", "spatial_groupnorm_forward")
@@ -981,8 +992,9 @@ CONV_FORWARDS = ("conv_forward_naive", "max_pool_forward_naive")
 def _linear_cases(naive, vectorized, classifier, withheld, make=_linear_loss):
     def check(loss):
         return matches(loss, ["loss", "dW"], examples="X", terms=_regularisation)
-    return {"test-naive": Case(make, check(naive), withheld, float32=True),
-            "test-vectorized": Case(make, check(vectorized), withheld, float32=True),
+    large = _scaled(make, size=LINEAR_LARGE)
+    return {"test-naive": Case(make, check(naive), withheld, float32=True, scale=large),
+            "test-vectorized": Case(make, check(vectorized), withheld, float32=True, scale=large),
             "test-train": Case(_clusters, trained(classifier), WITHHOLD["sgd"])}
 
 
@@ -1080,7 +1092,7 @@ CASES = {
                                    WITHHOLD["convnet-init"]),
         "test-convnet-loss": Case(_convnet, matches(_convnet_reference, ["loss", "dW1", "dW2", "dW3", "db1",
                                                                          "db2", "db3", "scores"], examples="X"),
-                                  WITHHOLD["convnet"]),
+                                  WITHHOLD["convnet"], scale=CONVNET_LARGE),
     },
     "08_image_features": {
         "test-hog": Case(_grey_images, matches(lambda gray, cell, bins: features.hog_features_numpy(gray, cell, bins),

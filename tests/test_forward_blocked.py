@@ -159,3 +159,72 @@ def test_04s_numerical_backward_runs_out_of_time_on_the_large_inputs_and_the_sol
     # the instructor's check grades the solution on every test's large inputs (test_grading)
     assert all(CASES["04_fc_nets"][gid].scale for gid in ("test-affine", "test-relu", "test-two-layer",
                                                           "test-fc-loss", "test-fc-hooks"))
+
+
+# A loss is one number that every weight changes: its gradient, as a numerical one, costs two
+# forwards per weight. The same kind of attack scored full marks on 02's and 03's losses and on
+# 06's network (its gradients computed only when asked for, so the visible check stayed quick).
+NUMERIC_SVM = '''
+def svm_loss_vectorized(W, X, y, reg):
+    def loss(W_):
+        scores = X.astype(np.float64) @ W_
+        margins = np.maximum(0, scores - scores[np.arange(len(y)), y][:, None] + 1)
+        margins[np.arange(len(y)), y] = 0
+        return margins.sum() / len(y) + reg * np.sum(W_ * W_)
+
+    def central(W_, i, h):
+        plus, minus = W_.copy(), W_.copy()
+        plus[i] += h
+        minus[i] -= h
+        return (loss(plus) - loss(minus)) / (2 * h)
+    W64, dW = W.astype(np.float64), np.zeros(W.shape)
+    for i in np.ndindex(W.shape):  # a smaller step where a kink is near
+        a, b = central(W64, i, 1e-4), central(W64, i, 2e-4)
+        dW[i] = a if abs(a - b) < 1e-10 * max(1.0, abs(a)) else central(W64, i, 1e-7)
+    return W.dtype.type(loss(W64)), dW.astype(W.dtype)
+'''
+
+NUMERIC_CONVNET = '''
+def three_layer_convnet_loss(params, X, y=None, reg=0.0):
+    def scores(p):
+        conv_param = {"stride": 1, "pad": (p["W1"].shape[2] - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        out1, _ = layers.conv_relu_pool_forward(X, p["W1"], p["b1"], conv_param, pool_param)
+        out2, _ = layers.affine_relu_forward(out1, p["W2"], p["b2"])
+        return layers.affine_forward(out2, p["W3"], p["b3"])[0]
+    if y is None:
+        return scores(params)
+    p = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+
+    def loss():
+        s = scores(p)
+        s = s - s.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean() + sum(0.5 * reg * np.sum(p[n] ** 2) for n in ("W1", "W2", "W3"))
+
+    class Numerical(dict):  # each gradient computed when asked for: the visible check asks for the loss
+        def __missing__(self, name):
+            grad = np.zeros_like(p[name])
+            for i in np.ndindex(grad.shape):
+                old = p[name][i]
+                p[name][i] = old + 1e-5
+                plus = loss()
+                p[name][i] = old - 1e-5
+                minus = loss()
+                p[name][i] = old
+                grad[i] = (plus - minus) / 2e-5
+            self[name] = grad
+            return grad
+    return loss(), Numerical()
+'''
+
+
+def test_a_losss_numerical_gradient_runs_out_of_time_on_the_large_inputs_and_the_solution_does_not(monkeypatch):
+    assert_stopped_by_the_large_inputs(monkeypatch, "02_svm", "test-vectorized",
+                                       with_answer("02_svm", "vectorized", NUMERIC_SVM))
+    assert all(CASES[name][gid].scale for name in ("02_svm", "03_softmax") for gid in ("test-naive", "test-vectorized"))
+
+
+def test_a_networks_numerical_gradient_runs_out_of_time_on_the_large_inputs_and_the_solution_does_not(monkeypatch):
+    assert_stopped_by_the_large_inputs(monkeypatch, "06_convnets", "test-convnet-loss",
+                                       with_answer("06_convnets", "convnet-loss", NUMERIC_CONVNET))
