@@ -179,6 +179,21 @@ class Cgroup:
         return next((f for f in self.folders if (f / "cpu.max").exists() or (f / "cpu.cfs_quota_us").exists()),
                     None)
 
+    def cpu_quota(self):
+        """The cores of its CPU quota; None: no quota, or no cpu controller."""
+        folder = self.cpu_quota_folder()
+        return None if folder is None else (_v2_quota if (folder / "cpu.max").exists() else _v1_quota)(folder)
+
+    def set_cpu_quota(self, cpus):
+        """Set its CPU quota to `cpus` cores (None: no quota); a no-op without a cpu controller."""
+        folder = self.cpu_quota_folder()
+        if folder is None:
+            return
+        if (folder / "cpu.max").exists():
+            _write(folder / "cpu.max", f"{_quota(cpus) if cpus else 'max'} {PERIOD_US}")
+        else:
+            _write(folder / "cpu.cfs_quota_us", _quota(cpus) if cpus else -1)
+
     def pids(self):
         found = set()
         for folder in self.folders:

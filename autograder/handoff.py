@@ -1,6 +1,7 @@
-"""The grading hand-off between the grader and the process that runs a student's code: one message
-each way, a JSON header and plain NumPy arrays, on a pipe (never a file the student's code could
-replace by a link, a FIFO or a device).
+"""The grading hand-off between the grader and the process that runs a student's code: messages of a
+JSON header and plain NumPy arrays, on a pipe (never a file the student's code could replace by a
+link, a FIFO or a device): to the harness the cells, then, after its READY byte, the inputs; back
+the answers.
 
     message = b"CGH1" + 8-byte length + JSON {"meta": {...}, "arrays": [names]} + one .npy record per name
 

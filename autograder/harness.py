@@ -1,19 +1,25 @@
 """The decisive answers for one test, computed in a jail of their own.
 
 Runs inside autograder.jail with a grading edition of course_lib on its path: the library without
-the implementations this test grades, so no spelling of any name reaches them. Reads one hand-off
-message on stdin (the setup and answer cells to run, the test's hidden code, the grader's inputs),
-runs the cells in an IPython shell, then the hidden code, whose `checks.answer(grade_id, compute)`
-calls compute on each configuration of inputs (c0.*, c1.*, ...; again on their float32 copies when
-the test checks dtypes), and
-writes the answers as one hand-off message to a private copy of stdout. Whatever the student's code
-prints goes nowhere; nothing it raises is passed on beyond the exception's built-in type name.
+the implementations this test grades, so no spelling of any name reaches them. Two hand-off
+messages come on stdin. The first holds the setup and answer cells to run and the test's hidden
+code, but no input: the cells run in an IPython shell, each interrupted (KeyboardInterrupt, as a
+kernel's interrupt) after the notebook's per-cell seconds; then the harness writes one READY byte
+to a private copy of stdout and only then reads the second message, the grader's inputs. The
+grader starts the answers' clock at that byte, so code in the cells can neither find the inputs
+nor spend the cells' time on them. The hidden code's `checks.answer(grade_id, compute)` calls
+compute on each configuration of inputs (c0.*, c1.*, ...; again on their float32 copies when the
+test checks dtypes), and the answers go back as one hand-off message after the READY byte.
+Whatever the student's code prints goes nowhere; nothing it raises is passed on beyond the
+exception's built-in type name.
 
 This file and handoff.py are copied into the jail; they import nothing from the grader.
 """
 import builtins
 import os
-import sys
+import signal
+
+READY = b"R"  # the cells ran: send the inputs (autograder.worker.decide)
 
 
 def _name(error):
@@ -74,10 +80,36 @@ def blocked_call(error):
     return text if text.startswith(FORWARD_CALLED) else None
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_cells(shell, cells, seconds):
+    """Indices of the cells that failed, each run with the notebook's per-cell limit: one past it
+    is interrupted, counts as failed, and the run goes on, as in the notebook."""
+    failed = []
+    for i, code in enumerate(cells):
+        try:
+            try:
+                signal.signal(signal.SIGALRM, _interrupt)  # again: a cell may have replaced it
+                if seconds:
+                    signal.setitimer(signal.ITIMER_REAL, seconds)
+                ok = shell.run_cell(code, store_history=False, silent=True).success
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except KeyboardInterrupt:  # landed outside the cell's code (IPython's own, or the finally)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            ok = False
+        if not ok:
+            failed.append(i)
+    return failed
+
+
 def main():
     import handoff
-    meta, inputs = handoff.read(sys.stdin.buffer)
-    out = os.fdopen(os.dup(1), "wb")
+    # private copies: the hand-off's pipes, out of the student's code's way (its fds 0-2 go nowhere)
+    source, out = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "wb")
+    meta, _ = handoff.read(source)  # no inputs in this one
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(quiet, fd)
@@ -85,9 +117,11 @@ def main():
 
     shell = InteractiveShell.instance(colors="NoColor")
     shell.enable_gui = lambda gui=None: None  # as a kernel does: `%matplotlib inline` must not stop a cell
-    failed = [i for i, code in enumerate(meta["cells"])
-              if not shell.run_cell(code, store_history=False, silent=True).success]
+    failed = run_cells(shell, meta["cells"], meta.get("cell_seconds"))
     block(shell.user_ns, meta.get("blocks", ()))
+    out.write(READY)
+    out.flush()
+    _, inputs = handoff.read(source)
     answers = {}
 
     def answer(grade_id, compute):

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided, out_of_time
+from .harness import READY
 from .cgroups import Cgroup
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, LIB, MPLCONFIG, NUMBA_CACHE, Sandbox
@@ -260,25 +261,53 @@ def run_notebook(notebook, job, sandbox, seconds):
 # The grader's inputs are small (answers of kilobytes); the checks run in the grader's own process,
 # so what a reply may hold is bounded well below the hand-off format's own limit.
 DECISIVE_REPLY_BYTES = 32 * 1024 * 1024
+# The cores a decisive run's answers get, whatever the submission's share of the machine: the large
+# inputs that stop a numerical gradient in the answers' time are sized for 2 cores.
+DECISIVE_CORES = 2
+
+
 def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
     """Problems with test gid's answers on the grader's inputs (empty: they match), every
-    configuration of the case (one per branch of the function) computed in one jail."""
+    configuration of the case (one per branch of the function) computed in one jail.
+
+    Two steps (autograder.harness): the cells above the test run first, each with the notebook's
+    per-cell limit, knowing no input; at the harness's READY byte the inputs are sent and the
+    answers get their own clock (and at most DECISIVE_CORES), so time the cells did not use, or
+    cores, cannot go into computing on the inputs. `seconds`: what is left of the submission's."""
+    deadline = time.monotonic() + max(5, seconds)
     case = CASES[job.assignment][gid]
     configurations = case.configurations(case_rng(job, gid, content))
     inputs = {f"c{j}.{name}": value for j, config in enumerate(configurations) for name, value in config.items()}
-    message = handoff.encode({"grade_id": gid, "cells": phase_cells(notebook, index), "hidden": hidden,
-                              "float32": case.float32, "configurations": len(configurations),
-                              "blocks": list(case.blocks)}, inputs)
+    cells, cell_seconds = phase_cells(notebook, index), _cell_seconds(job)
+    message = handoff.encode({"grade_id": gid, "cells": cells, "hidden": hidden, "float32": case.float32,
+                              "configurations": len(configurations), "blocks": list(case.blocks),
+                              "cell_seconds": cell_seconds}, {})
     cmd = _jail_library(job, sandbox, gid, harness=True) + ["--", sys.executable, f"{GRADER}/harness.py"]
-    # the answers take a moment once the cells above have run; a loop must not eat the submission's time
-    seconds = max(5, min(seconds, _cell_seconds(job) + 30))
-    outcome = bounded.run(cmd, message, timeout=seconds, limit=DECISIVE_REPLY_BYTES)
+    # each cell its limit, and one more for starting; the answers take a moment once the cells ran:
+    # a loop must not eat the submission's time
+    cells_seconds = max(5, min(seconds, cell_seconds * (len(cells) + 1)))
+    cgroup = Cgroup([Path(f) for f in sandbox.cgroup_folders]) if sandbox.cgroup_folders else None
+    own = cgroup.cpu_quota() if cgroup else None
+
+    def fewer_cores():
+        if cgroup:
+            cgroup.set_cpu_quota(min(own or DECISIVE_CORES, DECISIVE_CORES))
+
+    try:
+        outcome = bounded.run(cmd, message, timeout=cells_seconds, limit=DECISIVE_REPLY_BYTES,
+                              then=(handoff.encode({}, inputs), cell_seconds + 30), on_ready=fewer_cores,
+                              deadline=deadline)
+    finally:
+        if cgroup:
+            cgroup.set_cpu_quota(own)
     if outcome.timed_out:
         return [out_of_time(case)]
     if outcome.returncode == JAIL_FAILED:
         raise RuntimeError(f"the jail could not be built: {outcome.stderr[-500:]}")
     try:
-        reply, arrays = handoff.decode(outcome.stdout)
+        if outcome.stdout[:1] != READY:
+            raise handoff.HandoffError("no READY byte")
+        reply, arrays = handoff.decode(outcome.stdout[1:])
     except handoff.HandoffError:
         return ["no answers on the grader's inputs were recorded (the run stopped or its output was unreadable)"]
     return decided(case, configurations, reply, arrays)

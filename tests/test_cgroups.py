@@ -45,6 +45,19 @@ def test_the_quota_is_the_submissions_share_of_cores(quota_of_5_percent):
         assert int((folder / "cpu.cfs_period_us").read_text()) == PERIOD_US
 
 
+def test_the_quota_can_be_lowered_and_put_back(quota_of_5_percent):
+    """What a decisive run's answers do (worker.decide): at most DECISIVE_CORES, then its own again."""
+    cgroup = quota_of_5_percent
+    assert cgroup.cpu_quota() == 0.05
+    cgroup.set_cpu_quota(0.02)
+    assert cgroup.cpu_quota() == 0.02
+    cgroup.set_cpu_quota(None)
+    assert cgroup.cpu_quota() is None
+    cgroup.set_cpu_quota(0.05)
+    assert cgroup.cpu_quota() == 0.05
+    assert Cgroup([]).cpu_quota() is None and Cgroup([]).set_cpu_quota(2) is None  # no cpu controller
+
+
 def test_processes_spinning_together_get_no_more_than_the_quota(quota_of_5_percent):
     cgroup = quota_of_5_percent
 

@@ -4,7 +4,6 @@ learner's forward passes raise (under any alias), and its inputs include a large
 numerical gradient, through whatever name or helper (a re-attack's way around the first rule),
 takes hours; in the grader's harness and in the learner's self-check alike."""
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -76,21 +75,29 @@ def assert_stopped_by_the_large_inputs(monkeypatch, name, gid, attack):
     assert honest == []
 
 
-def harness_problems(nb, blocks, scale=False):
-    """The grader's problems with GID's answers, from autograder/harness.py run as the grader runs
-    it (here outside a jail, on the installed library); scale: with the large inputs."""
+def harness_run(nb, blocks, scale=False, cell_seconds=30):
+    """(the grader's problems with GID's answers, the harness's reply), from autograder/harness.py
+    run as the grader runs it (here outside a jail, on the installed library): the cells and hidden
+    code first, the inputs after its READY byte; scale: with the large inputs."""
+    from autograder import bounded
+    from autograder.harness import READY
     case, index = CASES[NAME][GID], next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == GID)
     configurations = case.configurations(np.random.default_rng(0), scale=scale)
     inputs = {f"c{j}.{k}": v for j, config in enumerate(configurations) for k, v in config.items()}
     message = handoff.encode({"grade_id": GID, "cells": phase_cells(nb, index),
                               "hidden": hidden_code(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), GID),
                               "float32": case.float32, "configurations": len(configurations),
-                              "blocks": list(blocks)}, inputs)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "autograder"), str(ROOT)]), MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, str(ROOT / "autograder" / "harness.py")], input=message,
-                         capture_output=True, timeout=300, env=env)
-    reply, arrays = handoff.decode(out.stdout)
-    return decided(case, configurations, reply, arrays)
+                              "blocks": list(blocks), "cell_seconds": cell_seconds}, {})
+    env = [f"PYTHONPATH={os.pathsep.join([str(ROOT / 'autograder'), str(ROOT)])}", "MPLBACKEND=Agg"]
+    out = bounded.run(["env", *env, sys.executable, str(ROOT / "autograder" / "harness.py")], message,
+                      timeout=300, then=(handoff.encode({}, inputs), 300))
+    assert out.stdout[:1] == READY, out.stderr
+    reply, arrays = handoff.decode(out.stdout[1:])
+    return decided(case, configurations, reply, arrays), reply
+
+
+def harness_problems(nb, blocks, scale=False):
+    return harness_run(nb, blocks, scale)[0]
 
 
 def test_the_numeric_backward_passes_unless_the_forward_is_blocked_and_the_solution_passes_either_way():
@@ -100,6 +107,22 @@ def test_the_numeric_backward_passes_unless_the_forward_is_blocked_and_the_solut
     assert len(problems) == 1 and problems[0].startswith("called batchnorm_forward on the grader's inputs"), problems
     honest = assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))
     assert harness_problems(honest, CASES[NAME][GID].blocks, scale=True) == []
+
+
+def test_a_cell_past_its_seconds_is_interrupted_and_the_run_goes_on_to_the_answers():
+    """Each cell above the test gets the notebook's per-cell limit, as in the notebook: past it, it
+    is interrupted (sleeping or spinning) and counts as failed, and the answers still come."""
+    import time
+    nb = assemble(load(SOLUTIONS / NAME / f"{NAME}.ipynb"), blank(NAME), solved(NAME))
+    for cell in nb["cells"]:  # their functions are defined before the cell runs out of time
+        if grade_id(cell) == "bn-forward":
+            cell["source"] += "\nimport time\ntime.sleep(600)\n"
+        if grade_id(cell) == "bn-backward":
+            cell["source"] += "\nwhile True:\n    pass\n"
+    started = time.monotonic()
+    problems, reply = harness_run(nb, CASES[NAME][GID].blocks, cell_seconds=3)
+    assert problems == [] and reply["failed_cells"] == [1, 2], (problems, reply)
+    assert time.monotonic() - started < 60
 
 
 def test_the_self_check_shows_the_rule_and_gives_the_forward_back():

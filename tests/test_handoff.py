@@ -54,3 +54,57 @@ def test_a_forged_header_with_an_impossible_shape_is_a_handoff_error(shape):
         f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}".ljust(117) + "\n").encode()
     with pytest.raises(handoff.HandoffError):
         handoff.decode(handoff.MAGIC + struct.pack("<Q", len(header)) + header + npy + b"\0" * 48)
+
+
+# ---------------------------------------------------------------- bounded.run's two steps
+# A command's view of the exchange: what it had read when it wrote its first byte, then the rest.
+TWO_STEP = """
+import select, sys, time
+first = sys.stdin.buffer.read(5)
+time.sleep(0.3)  # the second message, were it sent early, would be waiting by now
+early = select.select([sys.stdin], [], [], 0)[0]
+sys.stdout.buffer.write(b"R" + first + (b"|early|" if early else b"|"))
+sys.stdout.flush()
+sys.stdout.buffer.write(sys.stdin.buffer.read())
+"""
+
+
+def test_the_second_message_is_sent_only_after_the_commands_first_byte():
+    import sys
+
+    from autograder import bounded
+    calls = []
+    outcome = bounded.run([sys.executable, "-c", TWO_STEP], b"cells", timeout=30,
+                          then=(b"inputs", 30), on_ready=lambda: calls.append("ready"))
+    assert outcome.returncode == 0 and not outcome.timed_out, outcome.stderr
+    assert outcome.stdout == b"Rcells|inputs" and calls == ["ready"]
+
+
+def test_a_command_that_never_reads_the_second_message_is_stopped_at_the_answers_time():
+    import sys
+    import time
+
+    from autograder import bounded
+    never = [sys.executable, "-c", "import sys, time\nsys.stdin.buffer.read(5)\nsys.stdout.buffer.write(b'R')\n"
+             "sys.stdout.flush()\ntime.sleep(120)"]
+    big = b"x" * (8 << 20)  # far more than a pipe holds: a writer that waited for it would hang
+    for then, deadline in (((big, 1), None), ((big, 60), time.monotonic() + 1)):
+        started = time.monotonic()
+        outcome = bounded.run(never, b"cells", timeout=30, then=then, deadline=deadline, grace=1)
+        assert outcome.timed_out and outcome.stdout == b"R"
+        assert time.monotonic() - started < 10
+
+
+def test_a_command_that_never_writes_ready_times_out_at_the_first_timeout():
+    import sys
+    import time
+
+    from autograder import bounded
+    calls = []
+    started = time.monotonic()
+    outcome = bounded.run([sys.executable, "-c", "import time; time.sleep(120)"], b"cells", timeout=1,
+                          then=(b"inputs", 60), on_ready=lambda: calls.append("ready"), grace=1)
+    assert outcome.timed_out and calls == [] and time.monotonic() - started < 10
+    ended = bounded.run([sys.executable, "-c", "pass"], b"cells", timeout=30, then=(b"inputs", 60),
+                        on_ready=lambda: calls.append("ready"))
+    assert ended.returncode == 0 and not ended.timed_out and calls == []
