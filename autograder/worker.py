@@ -35,8 +35,8 @@ import numpy as np
 
 from . import bounded, edition, handoff, integrity
 from .cases import CASES, credit, decided, out_of_time
-from .harness import READY
 from .cgroups import Cgroup
+from .harness import READY
 from .model import AUTO, MANUAL, Job, Score, Status
 from .sandbox import GRADER, LIB, MPLCONFIG, NUMBA_CACHE, Sandbox
 from .submission import assemble, cell_passed, extract_notebooks, hidden_code, phase_cells
