@@ -123,8 +123,11 @@ def decided(case, configurations, reply, arrays):
     return problems
 
 
-def out_of_time(case):
-    """The message of a decisive run stopped for time."""
+def out_of_time(case, cells=False):
+    """The message of a decisive run stopped for time; cells: before its inputs were sent."""
+    if cells:
+        return (f"{OUT_OF_TIME} while it ran the cells above the test again (each gets the notebook's time "
+                f"limit per cell; a cell that ignores the interrupt stops the run)")
     return OUT_OF_TIME + (SCALE_NOTE if case.scale else "")
 
 

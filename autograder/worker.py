@@ -301,7 +301,7 @@ def decide(job, sandbox, notebook, index, gid, hidden, seconds, content):
         if cgroup:
             cgroup.set_cpu_quota(own)
     if outcome.timed_out:
-        return [out_of_time(case)]
+        return [out_of_time(case, cells=outcome.stdout[:1] != READY)]
     if outcome.returncode == JAIL_FAILED:
         raise RuntimeError(f"the jail could not be built: {outcome.stderr[-500:]}")
     try:
