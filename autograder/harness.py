@@ -6,8 +6,9 @@ messages come on stdin. The first holds the setup and answer cells to run and th
 code, but no input: the cells run in an IPython shell, each interrupted (KeyboardInterrupt, as a
 kernel's interrupt) after the notebook's per-cell seconds; then the harness writes one READY byte
 to a private copy of stdout and only then reads the second message, the grader's inputs. The
-grader starts the answers' clock at that byte, so code in the cells can neither find the inputs
-nor spend the cells' time on them. The hidden code's `checks.answer(grade_id, compute)` calls
+grader sends the inputs only after the first byte of stdout and starts the answers' clock (and
+lowers the CPU quota) at it, whoever wrote it: this process is the submission's, and a cell can
+reach its pipes and write it early, which only starts the clock early. The hidden code's `checks.answer(grade_id, compute)` calls
 compute on each configuration of inputs (c0.*, c1.*, ...; again on their float32 copies when the
 test checks dtypes), and the answers go back as one hand-off message after the READY byte.
 Whatever the student's code prints goes nowhere; nothing it raises is passed on beyond the
