@@ -8,9 +8,10 @@ kernel's interrupt) after the notebook's per-cell seconds; then the harness writ
 to a private copy of stdout and only then reads the second message, the grader's inputs. The
 grader sends the inputs only after the first byte of stdout and starts the answers' clock (and
 lowers the CPU quota) at it, whoever wrote it: this process is the submission's, and a cell can
-reach its pipes and write it early, which only starts the clock early. The hidden code's `checks.answer(grade_id, compute)` calls
-compute on each configuration of inputs (c0.*, c1.*, ...; again on their float32 copies when the
-test checks dtypes), and the answers go back as one hand-off message after the READY byte.
+reach its pipes and write it early, which only starts the clock early. The hidden code's
+`checks.answer(grade_id, compute)` calls compute on each configuration of inputs (c0.*, c1.*, ...;
+again on their float32 copies when the test checks dtypes), and the answers go back as one
+hand-off message after the READY byte.
 Whatever the student's code prints goes nowhere; nothing it raises is passed on beyond the
 exception's built-in type name.
 
