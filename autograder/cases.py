@@ -896,6 +896,9 @@ def _in(path, *names):
 
 CONV = (_in(LAYERS, "conv_forward", "conv_backward") + _in(NP, "conv_forward", "conv_backward")
         + _in(NB, "conv_forward", "_conv_images", "conv_backward", "_conv_grad_images"))
+# the conv net's loss: what 06's network test grades, and (with a 1x1 convolution of x as (N, D, 2, 2)
+# images) a fully connected net of 2 or 3 layers, what 04's network tests grade
+CONVNET = _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward")
 POOL = (_in(LAYERS, "max_pool_forward", "max_pool_backward") + _in(NP, "max_pool_forward", "max_pool_backward")
         + _in(NB, "max_pool_forward", "max_pool_backward", "_max_pool", "_max_pool_grad"))
 
@@ -918,10 +921,9 @@ WITHHOLD = {
     "affine": _in(NP, "affine_forward", "affine_backward") + CONV,
     "relu": _in(NP, "relu_forward", "relu_backward") + _in(NB, "relu_forward", "relu_backward", "_relu", "_relu_grad")
     + POOL,
-    # the conv net with a 1x1 convolution of x as (N, D, 2, 2) is a fully connected net of 2 or 3
-    # layers (a student-style attack scored so): its loss and score gradient go too
-    "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss", "ThreeLayerConvNet.loss",
-                     "ThreeLayerConvNet.score_gradient", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
+    # the conv net's loss and score gradient go too (a student-style attack scored 04 with them)
+    "two-layer": _in(NETS, "TwoLayerNet.loss", "FullyConnectedNet.loss") + CONVNET
+    + _in(NETS, "ThreeLayerConvNet.score_gradient"),
     "fc-init": _in(NETS, "TwoLayerNet.__init__", "FullyConnectedNet.__init__"),
     "updates": _in("optim.py", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam"),
     # batch norm: the forward differentiated numerically is a backward; both go
@@ -941,7 +943,7 @@ WITHHOLD = {
     "conv": CONV,
     "pool": POOL,
     "convnet-init": _in(NETS, "ThreeLayerConvNet.__init__"),
-    "convnet": _in(NETS, "ThreeLayerConvNet.loss", "ThreeLayerConvNet._forward", "ThreeLayerConvNet._backward"),
+    "convnet": CONVNET,
     "hog": _in("features.py", "hog_features", "hog_features_numpy", "image_gradients", "_hog", "_hog_numba",
                "extract_features"),
     "colour": _in("features.py", "colour_histograms", "colour_histograms_numpy", "_histograms", "extract_features"),
